@@ -1,0 +1,50 @@
+"""The ``monocap`` command line: one subcommand per job.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)``,
+which registers its arguments and sets ``func`` to the function that runs
+it. Errors the user can fix (bad input files, missing data) are raised as
+`UserError` and printed as one line, with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import train
+
+SUBCOMMANDS = (train,)
+
+EPILOG = """examples:
+  monocap lift keypoints.npz poses3d.npz            # 2D keypoints (pixels) → 3D (mm), default model
+  monocap lift keypoints.npz poses3d.npz --single   # frame by frame, no temporal context
+  monocap train --data open                         # retrain the default (open-data) lifter
+  monocap bench lift                                # accuracy and speed tables
+"""
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monocap", description="Markerless 3D motion capture from one camera.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub, [common])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (UserError, FileNotFoundError, ValueError) as exc:
+        print(f"monocap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

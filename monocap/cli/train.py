@@ -1,0 +1,56 @@
+"""``monocap train``: train a lifter and export its weights."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXAMPLES = """examples:
+  # the shipped default model (open data: CMU + HDM05)
+  monocap train --data open --out monocap/lift/weights/default.npz
+  # the research model on Human3.6M S1,S5,S6,S7 with S8 held out for model selection
+  monocap train --data h36m --out runs/h36m_holdout.npz
+  # ... and the final research model on all five training subjects
+  monocap train --data h36m --no-holdout --out monocap/lift/weights/h36m.npz
+Interrupted runs resume from WORK_DIR/checkpoint.pt when started again with the same arguments.
+"""
+
+
+def add_parser(sub, parents):
+    p = sub.add_parser("train", parents=parents, help="train a 2D→3D lifter (needs the [train] extra: PyTorch)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", choices=["open", "h36m"], required=True, help="training data")
+    p.add_argument("--out", type=Path, required=True, help="weights file to write (.npz)")
+    p.add_argument("--work-dir", type=Path, help="checkpoints (default: runs/<out name>)")
+    p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="shared data folder")
+    p.add_argument("--no-holdout", dest="holdout", action="store_false",
+                   help="h36m: train on all five subjects (S8 included)")
+    p.add_argument("--steps-single", type=int, default=20000)
+    p.add_argument("--steps-temporal", type=int, default=3000)
+    p.add_argument("--batch-single", type=int, default=1024)
+    p.add_argument("--batch-temporal", type=int, default=32)
+    p.add_argument("--window", type=int, default=81, help="frames per temporal training window")
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
+    p.add_argument("--eval-every", type=int, default=2000)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    try:
+        from ..train.loop import TrainConfig, Trainer
+    except ImportError as exc:
+        raise ImportError(f"training needs PyTorch: pip install 'monocap[train]' ({exc})") from None
+    cfg = TrainConfig(data=args.data, out=args.out, work_dir=args.work_dir or Path("runs") / args.out.stem,
+                      data_root=args.data_root, holdout=args.holdout, steps_single=args.steps_single,
+                      steps_temporal=args.steps_temporal, batch_single=args.batch_single,
+                      batch_temporal=args.batch_temporal, window=args.window, width=args.width,
+                      blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
+                      eval_every=args.eval_every)
+    meta = Trainer(cfg, quiet=args.quiet).run()
+    if not args.quiet:
+        print(json.dumps(meta, indent=1))
+    return 0

@@ -1,0 +1,1 @@
+"""Readers for pose and motion data."""

@@ -1,0 +1,220 @@
+"""Training of the lifters: data choice, two-stage schedule, checkpoints, export.
+
+Stage 1 trains the per-frame trunk and frame head on single frames. Stage 2
+freezes them and trains the two temporal heads (centred and causal) on
+windows of frames, so the single-frame model stays exactly what stage 1
+made. Training resumes from ``<work_dir>/checkpoint.pt`` when it exists
+(written every `checkpoint_every` steps), and is deterministic for a seed.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, load_h36m_cameras, load_h36m_poses
+from .export import export_weights
+from .model import LiftNet
+from .pairs import AugmentConfig, PairSampler
+
+LICENCES = {
+    "open": "trained on CMU Graphics Lab mocap (free for any use) and HDM05 (CC BY-SA 3.0)",
+    "h36m": "trained on Human3.6M: non-commercial research use only",
+}
+
+
+@dataclass
+class TrainConfig:
+    data: str  # "open" (CMU + HDM05 mocap, virtual cameras) or "h36m" (Human3.6M, its 4 cameras)
+    out: Path  # exported weights (.npz)
+    work_dir: Path  # checkpoints
+    data_root: Path = Path("../shared/data")
+    holdout: bool = True  # h36m: keep S8 out of training for model selection
+    steps_single: int = 20000
+    steps_temporal: int = 3000
+    batch_single: int = 1024
+    batch_temporal: int = 32
+    window: int = 81
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    width: int = 512
+    blocks: int = 2
+    temporal_channels: int = 128
+    dropout: float = 0.1
+    seed: int = 0
+    threads: int = 2
+    eval_every: int = 2000
+    checkpoint_every: int = 500
+    command: str = field(default_factory=lambda: " ".join(["monocap"] + sys.argv[1:]))
+
+
+def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
+    """(training sampler, validation sampler) for the configured data."""
+    root = Path(cfg.data_root)
+    if cfg.data == "h36m":
+        cams = load_h36m_cameras(root / "h36m")
+        val_subjects = ("S8",) if cfg.holdout else ()
+        train_subjects = tuple(s for s in SUBJECTS_TRAIN if s not in val_subjects)
+        # Validation always reports S8: honest when held out, a fit check otherwise.
+        def split(subjects):
+            seqs = load_h36m_poses(root / "h36m", subjects)
+            return [s.joints_world_mm @ Z_UP_TO_Y_UP.T for s in seqs], [cams[s.subject] for s in seqs]
+        tr_seqs, tr_cams = split(train_subjects)
+        va_seqs, va_cams = split(("S8",))
+        train = PairSampler(tr_seqs, "h36m17", cameras=tr_cams, real_camera_share=0.8,
+                            augment=AugmentConfig.clean(), seed=cfg.seed)
+        val = PairSampler(va_seqs, "h36m17", cameras=va_cams, real_camera_share=1.0,
+                          augment=AugmentConfig.none(), seed=12345)
+    elif cfg.data == "open":
+        from ..io.mocap_dataset import load_open_mocap
+        tr = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "train")]
+        va = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "test")]
+        train = PairSampler(tr, "mocap22", augment=AugmentConfig.detector(), seed=cfg.seed)
+        val = PairSampler(va, "mocap22", augment=AugmentConfig.none(), seed=12345)
+    else:
+        raise ValueError(f"unknown training data {cfg.data!r}: use 'open' or 'h36m'")
+    return train, val
+
+
+def mpjpe_m(pred: torch.Tensor, target_m: torch.Tensor) -> torch.Tensor:
+    return (pred - target_m).norm(dim=-1).mean()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, quiet: bool = False):
+        self.cfg, self.quiet = cfg, quiet
+        torch.manual_seed(cfg.seed)
+        torch.set_num_threads(cfg.threads)
+        self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, dropout=cfg.dropout)
+        self.train_sampler, self.val_sampler = build_samplers(cfg)
+        # Fixed validation sets: drawn once so every evaluation compares like with like.
+        self.val_single = self.val_sampler.sample(4096, 1)
+        self.val_temporal = self.val_sampler.sample(24, cfg.window)
+        self.stage, self.step = "single", 0
+        self.history: list[dict] = []
+        self.elapsed_s = 0.0
+        self._new_optimizer()
+
+    # -- optimisation ---------------------------------------------------------
+    def _trainable(self):
+        if self.stage == "single":
+            return [p for n, p in self.net.named_parameters() if not n.startswith("heads.")]
+        return list(self.net.heads.parameters())
+
+    def _new_optimizer(self):
+        total = self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal
+        self.opt = torch.optim.AdamW(self._trainable(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        warmup = min(500, total // 10 + 1)
+        lr_at = lambda s: min(1.0, (s + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_at)
+
+    def _set_modes(self):
+        self.net.train()
+        if self.stage == "temporal":  # frozen trunk: no gradients, batch-norm statistics fixed
+            for m in (self.net.fc_in, self.net.bn_in, self.net.blocks, self.net.frame_head, self.net.drop):
+                m.eval()
+                m.requires_grad_(False)
+
+    def _train_step(self) -> float:
+        cfg = self.cfg
+        if self.stage == "single":
+            batch = self.train_sampler.sample(cfg.batch_single, 1)
+        else:
+            batch = self.train_sampler.sample(cfg.batch_temporal, cfg.window)
+        x = torch.from_numpy(batch.inputs)
+        y = torch.from_numpy(batch.targets / 1000.0).float()
+        if self.stage == "single":
+            loss = mpjpe_m(self.net(x, "single"), y)
+        else:
+            loss = mpjpe_m(self.net(x, "centered"), y) + mpjpe_m(self.net(x, "causal"), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return float(loss) * 1000.0
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """P1 (mm, root-relative MPJPE) on the fixed validation sets."""
+        self.net.eval()
+        out = {}
+        for mode, batch in (("single", self.val_single), ("centered", self.val_temporal),
+                            ("causal", self.val_temporal)):
+            pred = self.net(torch.from_numpy(batch.inputs), mode)
+            out[f"val_p1_{mode}_mm"] = round(mpjpe_m(pred, torch.from_numpy(batch.targets / 1000.0).float()).item() * 1000, 2)
+        return out
+
+    # -- checkpoints ------------------------------------------------------------
+    def _checkpoint_path(self) -> Path:
+        return Path(self.cfg.work_dir) / "checkpoint.pt"
+
+    def save_checkpoint(self):
+        path = self._checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
+                     stage=self.stage, step=self.step, history=self.history, elapsed_s=self.elapsed_s,
+                     sampler_rng=self.train_sampler.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                     config={k: str(v) for k, v in asdict(self.cfg).items()})
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def load_checkpoint(self) -> bool:
+        path = self._checkpoint_path()
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)  # our own file, written by save_checkpoint
+        self.net.load_state_dict(state["net"])
+        self.stage, self.step = state["stage"], state["step"]
+        self._new_optimizer()
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.history, self.elapsed_s = state["history"], state["elapsed_s"]
+        self.train_sampler.rng.bit_generator.state = state["sampler_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    # -- the run ----------------------------------------------------------------
+    def run(self) -> dict:
+        from tqdm import tqdm
+        cfg = self.cfg
+        if self.load_checkpoint() and not self.quiet:
+            print(f"resuming {self.stage} stage at step {self.step}", file=sys.stderr)
+        for stage, total in (("single", cfg.steps_single), ("temporal", cfg.steps_temporal)):
+            if stage == "single" and self.stage == "temporal":
+                continue
+            if stage != self.stage:
+                self.stage, self.step = stage, 0
+                self._new_optimizer()
+            bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.data} {stage}", disable=self.quiet,
+                       file=sys.stderr, smoothing=0.05)
+            self._set_modes()
+            t0 = time.time()
+            while self.step < total:
+                loss = self._train_step()
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(loss_mm=f"{loss:.1f}")
+                if self.step % cfg.eval_every == 0 or self.step == total:
+                    self.elapsed_s += time.time() - t0
+                    t0 = time.time()
+                    record = dict(stage=stage, step=self.step, loss_mm=round(loss, 2), **self.evaluate())
+                    self.history.append(record)
+                    bar.write(str(record))
+                    self._set_modes()
+                if self.step % cfg.checkpoint_every == 0 or self.step == total:
+                    self.elapsed_s += time.time() - t0
+                    t0 = time.time()
+                    self.save_checkpoint()
+            bar.close()
+        final = self.evaluate()
+        meta = dict(data=cfg.data, licence=LICENCES[cfg.data], command=cfg.command,
+                    train_wall_time_s=round(self.elapsed_s), holdout=cfg.holdout, seed=cfg.seed,
+                    steps_single=cfg.steps_single, steps_temporal=cfg.steps_temporal, **final)
+        export_weights(self.net, cfg.out, meta)
+        return meta

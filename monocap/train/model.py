@@ -1,0 +1,85 @@
+"""The lifting network in PyTorch (training only; inference runs `monocap.lift.model` in numpy).
+
+One network serves single-frame and temporal lifting:
+
+    inputs (B, T, 51) ─ trunk: residual MLP per frame ─ h (B, T, width)
+        ├─ frame_head: Linear ──────────────────────────────► pose per frame
+        └─ temporal head: dilated residual 1-D convolutions over time,
+           added to the frame pose as a correction ────────► pose per frame
+
+There are two temporal heads: ``centered`` looks at past and future frames
+(offline video), ``causal`` only at past frames (live use). Sequence ends are
+padded by repeating the edge frame, so any length works, including 1.
+Outputs are root-relative joints in metres in the virtual camera frame.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        self.fc1, self.bn1 = nn.Linear(width, width), nn.BatchNorm1d(width)
+        self.fc2, self.bn2 = nn.Linear(width, width), nn.BatchNorm1d(width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        y = self.drop(F.relu(self.bn1(self.fc1(x))))
+        return x + self.drop(F.relu(self.bn2(self.fc2(y))))
+
+
+class TemporalHead(nn.Module):
+    def __init__(self, width: int, channels: int, dilations: tuple[int, ...], causal: bool, n_out: int,
+                 dropout: float):
+        super().__init__()
+        self.causal, self.dilations = causal, dilations
+        self.inp, self.bn_in = nn.Conv1d(width, channels, 1), nn.BatchNorm1d(channels)
+        self.convs = nn.ModuleList(nn.Conv1d(channels, channels, 3, dilation=d) for d in dilations)
+        self.bns = nn.ModuleList(nn.BatchNorm1d(channels) for _ in dilations)
+        self.mixes = nn.ModuleList(nn.Conv1d(channels, channels, 1) for _ in dilations)
+        self.bn_mixes = nn.ModuleList(nn.BatchNorm1d(channels) for _ in dilations)
+        self.out = nn.Conv1d(channels, n_out, 1)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h):  # h: (B, width, T)
+        z = self.drop(F.relu(self.bn_in(self.inp(h))))
+        for d, conv, bn, mix, bn_mix in zip(self.dilations, self.convs, self.bns, self.mixes, self.bn_mixes):
+            pad = (2 * d, 0) if self.causal else (d, d)
+            y = self.drop(F.relu(bn(conv(F.pad(z, pad, mode="replicate")))))
+            z = z + self.drop(F.relu(bn_mix(mix(y))))
+        return self.out(z)
+
+
+class LiftNet(nn.Module):
+    def __init__(self, n_joints: int = 17, width: int = 512, blocks: int = 2, temporal_channels: int = 128,
+                 dilations: tuple[int, ...] = (1, 3, 9, 27), dropout: float = 0.1):
+        super().__init__()
+        self.config = dict(n_joints=n_joints, width=width, blocks=blocks, temporal_channels=temporal_channels,
+                           dilations=list(dilations), dropout=dropout)
+        n_in, n_out = 3 * n_joints, 3 * n_joints
+        self.fc_in, self.bn_in = nn.Linear(n_in, width), nn.BatchNorm1d(width)
+        self.blocks = nn.ModuleList(ResidualBlock(width, dropout) for _ in range(blocks))
+        self.frame_head = nn.Linear(width, n_out)
+        self.heads = nn.ModuleDict({
+            mode: TemporalHead(width, temporal_channels, tuple(dilations), mode == "causal", n_out, dropout)
+            for mode in ("centered", "causal")})
+        self.drop = nn.Dropout(dropout)
+
+    def trunk(self, x):  # x: (N, 51) → (N, width)
+        h = self.drop(F.relu(self.bn_in(self.fc_in(x))))
+        for block in self.blocks:
+            h = block(h)
+        return h
+
+    def forward(self, x, mode: str = "single"):
+        """x: (B, T, 3J) → (B, T, J, 3) metres; mode is "single", "centered" or "causal"."""
+        B, T, _ = x.shape
+        h = self.trunk(x.reshape(B * T, -1))
+        pose = self.frame_head(h).reshape(B, T, -1)
+        if mode != "single":
+            h_t = h.reshape(B, T, -1).transpose(1, 2)
+            pose = pose + self.heads[mode](h_t).transpose(1, 2)
+        return pose.reshape(B, T, -1, 3)
