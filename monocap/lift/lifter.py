@@ -1,0 +1,114 @@
+"""`Lifter`: 2D keypoints in pixels → metric 3D poses in the camera frame.
+
+Construct once, call on keypoints::
+
+    lifter = Lifter("default")                 # or "h36m", or a path to a .npz
+    result = lifter(keypoints_px, scores, Intrinsics.from_fov(1920, 1080), "coco17")
+    result.poses3d_mm   # (..., T, 17, 3) root-relative, camera frame
+    result.root_cam_mm  # (..., T, 3) pelvis position in the camera frame
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import Intrinsics
+from ..skeleton import H36M17, to_h36m17
+from .canonical import canonicalize, estimate_root, to_camera_frame
+from .model import LiftModel
+
+MODELS = {
+    "default": "default.npz",  # open data only (CMU + HDM05): free to use
+    "h36m": "h36m.npz",  # Human3.6M: non-commercial research use only
+}
+MODEL_FPS = 50.0  # frame rate the temporal heads were trained at
+
+
+def model_path(name: str | Path) -> Path:
+    """Path of a shipped model ("default", "h36m") or of a user's weight file."""
+    if str(name) in MODELS:
+        return Path(str(resources.files(__package__) / "weights" / MODELS[str(name)]))
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file (shipped models: {', '.join(MODELS)})")
+    return path
+
+
+@dataclass
+class LiftResult:
+    """3D poses for (P people ×) T frames, H36M17 joints.
+
+    poses3d_mm: (..., T, 17, 3) float32, millimetres, camera frame (x right,
+        y down, z forward), relative to the pelvis (joint 0 is at the origin).
+        NaN for frames with too few visible joints.
+    root_cam_mm: (..., T, 3) float32 camera-frame pelvis position, mm; NaN
+        where it could not be estimated. Absolute joints are
+        ``poses3d_mm + root_cam_mm[..., None, :]``.
+    """
+
+    poses3d_mm: np.ndarray
+    root_cam_mm: np.ndarray
+    joint_names: tuple[str, ...] = H36M17.joints
+
+
+class Lifter:
+    """A loaded lifting model; call it on keypoint arrays."""
+
+    def __init__(self, model: str | Path = "default", min_joints: int = 6):
+        self.model_name = str(model)
+        self.model = LiftModel.load(model_path(model))
+        self.min_joints = min_joints
+
+    @property
+    def info(self) -> dict:
+        """The weight file's training facts (data, licence, command, validation figures)."""
+        return dict(self.model.config)
+
+    def __call__(self, keypoints_px: np.ndarray, scores: np.ndarray | None, intrinsics: Intrinsics,
+                 joint_format: str = "h36m17", temporal: bool = True, causal: bool = False,
+                 fps: float | None = None) -> LiftResult:
+        """keypoints_px: (T, J, 2) or (P, T, J, 2) pixels; scores: (..., J) in [0, 1], 0 = missing.
+
+        ``temporal`` uses neighbouring frames (``causal``: past frames only);
+        ``fps`` lets sequences at other rates be resampled to the model's.
+        """
+        kp = np.asarray(keypoints_px, dtype=np.float64)
+        sc = np.ones(kp.shape[:-1]) if scores is None else np.asarray(scores, dtype=np.float64)
+        kp, sc = to_h36m17(kp, sc, joint_format)
+        sc = np.clip(sc, 0.0, 1.0)
+        kp_norm = intrinsics.pixels_to_normalized(kp)
+        kp_norm = np.where(sc[..., None] > 0, kp_norm, 0.0)
+        canon = canonicalize(kp_norm, sc)
+        x = canon.as_vector()
+        if temporal:
+            rel_virtual = self._temporal(x.reshape(-1, *x.shape[-2:]), causal, fps).reshape(*x.shape[:-1], 17, 3)
+        else:
+            rel_virtual = self.model.single(x)
+        poses = to_camera_frame(rel_virtual.astype(np.float64), canon.rotation)
+        root = estimate_root(poses, kp_norm, sc, min_joints=self.min_joints)
+        seen = (sc > 0).sum(-1) >= self.min_joints
+        poses = np.where(seen[..., None, None], poses, np.nan)
+        return LiftResult(poses.astype(np.float32), root.astype(np.float32))
+
+    def _temporal(self, x: np.ndarray, causal: bool, fps: float | None) -> np.ndarray:
+        """x: (B, T, 3J) → (B, T, J, 3), resampling in time when fps differs much from the model's."""
+        T = x.shape[1]
+        if fps is None or abs(fps / MODEL_FPS - 1.0) < 0.2 or T < 2:
+            return self.model.temporal(x, causal=causal)
+        t_in = np.arange(T) / fps
+        t_model = np.arange(0.0, t_in[-1] + 1e-9, 1.0 / MODEL_FPS)
+        resampled = _interp_time(x, t_in, t_model)
+        out = self.model.temporal(resampled, causal=causal)
+        return _interp_time(out, t_model, t_in)
+
+
+def _interp_time(values: np.ndarray, t_from: np.ndarray, t_to: np.ndarray) -> np.ndarray:
+    """Linear interpolation along axis 1 of (B, T, ...) from times t_from to t_to."""
+    idx = np.clip(np.searchsorted(t_from, t_to, side="right") - 1, 0, len(t_from) - 1)
+    nxt = np.minimum(idx + 1, len(t_from) - 1)
+    span = np.where(nxt > idx, t_from[nxt] - t_from[idx], 1.0)
+    w = np.clip((t_to - t_from[idx]) / span, 0.0, 1.0).reshape(1, -1, *([1] * (values.ndim - 2)))
+    return (1 - w) * values[:, idx] + w * values[:, nxt]
