@@ -154,6 +154,9 @@ class Trainer:
         return Path(self.cfg.work_dir) / "checkpoint.pt"
 
     def save_checkpoint(self):
+        now = time.time()
+        self.elapsed_s += now - self._clock
+        self._clock = now
         path = self._checkpoint_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         state = dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
@@ -180,11 +183,15 @@ class Trainer:
         return True
 
     # -- the run ----------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self, stop_after: int | None = None) -> dict | None:
+        """Train to the end and export (returns the weight file's metadata), or, with
+        `stop_after`, checkpoint and return None after that many steps of this call."""
         from tqdm import tqdm
         cfg = self.cfg
         if self.load_checkpoint() and not self.quiet:
             print(f"resuming {self.stage} stage at step {self.step}", file=sys.stderr)
+        steps_this_call = 0
+        self._clock = time.time()
         for stage, total in (("single", cfg.steps_single), ("temporal", cfg.steps_temporal)):
             if stage == "single" and self.stage == "temporal":
                 continue
@@ -194,22 +201,22 @@ class Trainer:
             bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.data} {stage}", disable=self.quiet,
                        file=sys.stderr, smoothing=0.05)
             self._set_modes()
-            t0 = time.time()
             while self.step < total:
+                if stop_after is not None and steps_this_call >= stop_after:
+                    self.save_checkpoint()
+                    bar.close()
+                    return None
+                steps_this_call += 1
                 loss = self._train_step()
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(loss_mm=f"{loss:.1f}")
                 if self.step % cfg.eval_every == 0 or self.step == total:
-                    self.elapsed_s += time.time() - t0
-                    t0 = time.time()
                     record = dict(stage=stage, step=self.step, loss_mm=round(loss, 2), **self.evaluate())
                     self.history.append(record)
                     bar.write(str(record))
                     self._set_modes()
                 if self.step % cfg.checkpoint_every == 0 or self.step == total:
-                    self.elapsed_s += time.time() - t0
-                    t0 = time.time()
                     self.save_checkpoint()
             bar.close()
         final = self.evaluate()

@@ -1,0 +1,76 @@
+"""The lifting network: numpy inference matches PyTorch; training learns, resumes and reproduces."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from monocap.lift.model import LiftModel  # noqa: E402
+from monocap.train.export import export_weights  # noqa: E402
+from monocap.train.model import LiftNet  # noqa: E402
+
+
+def _randomise_batchnorm(net):
+    g = torch.Generator().manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+
+
+@pytest.mark.parametrize("mode", ["single", "centered", "causal"])
+def test_numpy_inference_matches_torch(tmp_path, mode):
+    torch.manual_seed(0)
+    net = LiftNet(width=64, blocks=2, temporal_channels=32)
+    _randomise_batchnorm(net)
+    net.eval()
+    x = torch.randn(3, 40, 51)
+    export_weights(net, tmp_path / "w.npz", {"note": "test"})
+    model = LiftModel.load(tmp_path / "w.npz")
+    ref = net(x, mode).detach().numpy() * 1000.0
+    ref[..., 0, :] = 0.0
+    out = model.single(x.numpy()) if mode == "single" else model.temporal(x.numpy(), causal=mode == "causal")
+    # float16 storage: agreement to a fraction of a percent of the pose size
+    assert np.abs(out - ref).max() < 2e-3 * np.abs(ref).max()
+    assert model.config["note"] == "test"
+
+
+def test_causal_head_ignores_the_future(tmp_path):
+    torch.manual_seed(0)
+    net = LiftNet(width=32, blocks=1, temporal_channels=16).eval()
+    export_weights(net, tmp_path / "w.npz", {})
+    model = LiftModel.load(tmp_path / "w.npz")
+    x = np.random.default_rng(0).normal(size=(1, 50, 51)).astype(np.float32)
+    y = x.copy()
+    y[:, 30:] += 1.0  # change only the future of frame 29
+    a, b = model.temporal(x, causal=True), model.temporal(y, causal=True)
+    assert np.allclose(a[:, :30], b[:, :30])
+    assert not np.allclose(a[:, 30:], b[:, 30:])
+    c, d = model.temporal(x), model.temporal(y)  # the centred head does look ahead
+    assert not np.allclose(c[:, 25:30], d[:, 25:30])
+
+
+def test_training_learns_resumes_and_reproduces(tmp_path, shared_data):
+    from monocap.train.loop import TrainConfig, Trainer
+
+    base = TrainConfig(data="h36m", out=tmp_path / "a.npz", work_dir=tmp_path / "a", data_root=shared_data,
+                       steps_single=60, steps_temporal=6, batch_single=256, batch_temporal=4, window=27,
+                       width=128, blocks=1, temporal_channels=32, eval_every=30, checkpoint_every=20, threads=1)
+    trainer = Trainer(base, quiet=True)
+    meta = trainer.run()
+    first = trainer.history[0]
+    assert meta["val_p1_single_mm"] < first["val_p1_single_mm"] < 1000
+
+    # Stop after 40 steps (as a killed run would, at its last checkpoint), then resume:
+    # the weights must be identical to the uninterrupted run's.
+    other = replace(base, out=tmp_path / "b.npz", work_dir=tmp_path / "b")
+    assert Trainer(other, quiet=True).run(stop_after=40) is None
+    assert not (tmp_path / "b.npz").exists()
+    Trainer(other, quiet=True).run()
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    for key in a.files:
+        if key != "config":
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
