@@ -51,8 +51,13 @@ def load_h36m_poses(root: str | Path, subjects=SUBJECTS_TRAIN) -> list[H36MSeque
     return out
 
 
+def camera_for_y_up_world(camera: Camera) -> Camera:
+    """The same camera seeing points given in the Y-up world (``X_y_up = Z_UP_TO_Y_UP @ X``)."""
+    return Camera(camera.intrinsics, camera.R @ Z_UP_TO_Y_UP.T, camera.t, camera.name)
+
+
 def load_h36m_cameras(root: str | Path) -> dict[str, list[Camera]]:
-    """Per subject, the four cameras in the order of ``cameras.json``."""
+    """Per subject, the four cameras in the order of ``cameras.json`` (Z-up world)."""
     path = Path(root) / "cameras.json"
     meta = json.loads(path.read_text())
     cameras = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, load_h36m_cameras, load_h36m_poses
+from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
 from .export import export_weights
 from .model import LiftNet
 from .pairs import AugmentConfig, PairSampler
@@ -57,7 +57,8 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
     """(training sampler, validation sampler) for the configured data."""
     root = Path(cfg.data_root)
     if cfg.data == "h36m":
-        cams = load_h36m_cameras(root / "h36m")
+        cams = {subject: [camera_for_y_up_world(c) for c in cs]
+                for subject, cs in load_h36m_cameras(root / "h36m").items()}
         val_subjects = ("S8",) if cfg.holdout else ()
         train_subjects = tuple(s for s in SUBJECTS_TRAIN if s not in val_subjects)
         # Validation always reports S8: honest when held out, a fit check otherwise.
@@ -107,7 +108,7 @@ class Trainer:
         return list(self.net.heads.parameters())
 
     def _new_optimizer(self):
-        total = self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal
+        total = max(1, self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal)
         self.opt = torch.optim.AdamW(self._trainable(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         warmup = min(500, total // 10 + 1)
         lr_at = lambda s: min(1.0, (s + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
@@ -136,7 +137,7 @@ class Trainer:
         loss.backward()
         self.opt.step()
         self.sched.step()
-        return float(loss) * 1000.0
+        return loss.item() * 1000.0
 
     @torch.no_grad()
     def evaluate(self) -> dict:
