@@ -1,0 +1,197 @@
+"""Map mocap rigs onto MOCAP22 (H36M17 + COCO face points), Y-up world, mm.
+
+Rigs are told apart by their joint names: the CMU/HDM05 ASF rig (``lfemur``,
+``lhumerus`` ...), the CMU BVH rig with Poser-style names (``hip``,
+``abdomen``, ``lThigh`` ...) and the Character Creator rig (``CC_Base_*``).
+
+Limb joints are the rig's own joint centres (hips = femur heads, shoulders =
+upper-arm heads, knees, ankles, elbows, wrists) and pelvis is the mid-hip
+point, as in H36M. The torso and head joints H36M defines but rigs do not
+share (spine, thorax, neck_nose, head) and the COCO face points are placed
+at fixed offsets in the frame of a rig bone (chest, mid-back or head), so
+they move rigidly with it; the offsets are for an H36M-sized body and scale
+with `body_scale`. The spine, neck and head joints of all three rigs have
+the same local axes in the world when the body is upright and facing
+forward: x = the person's left, y = up, z = forward, which is the frame the
+offsets below are written in.
+
+Calibration. The offsets were fitted so that, over the upright frames of
+walking clips (CMU 02_01/02_02 and HDM05 sneak/jog for the ASF rig, salsa
+01/16 for the Poser rig, iclone 002_01/02 and 007_01/02 for CC), the median
+derived joints sit where H36M puts them relative to the rig's hips and
+shoulders. H36M figures (train subjects, median over upright frames, mm;
+torso frame: up = pelvis->thorax, forward = left x up):
+
+- thorax is 58 above and 13 in front of the mid-shoulder point,
+- spine is at 0.476 of pelvis->thorax and 27 behind that line,
+- neck_nose is 69 above / 84 in front of thorax, head 159 above / 39 in front,
+- pelvis->mid-shoulders 423, thigh + shin 899 (the two define body_scale = 1).
+
+Face points are placed from the rigs that have eyes (Poser and CC): their
+eye midpoint sits 144 above / 97 in front of the H36M-style thorax (median
+of both rigs, scaled to an H36M body); the nose tip is 35 below and 25 in
+front of the eyes, ears are 15 below and 85 behind them, 145 apart; eyes are
+63 apart (adult anthropometry). See `H36M_REFERENCE` for the proportions
+the tests compare against.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..skeleton import MOCAP22
+from .motion import Motion, forward_kinematics
+
+# H36M training subjects, mean of per-subject medians, mm (see the module docstring).
+H36M_REFERENCE = {
+    "hip_width": 271.0, "thigh": 452.0, "shin": 447.0, "upper_arm": 282.0, "forearm": 250.0,
+    "shoulder_width": 276.0, "pelvis_thorax": 489.0, "thorax_neck_nose": 117.0,
+    "neck_nose_head": 115.0, "thorax_head": 180.0, "spine_fraction": 0.476,
+}
+_H36M_LEG_PLUS_TORSO = 899.0 + 423.0
+
+_LIMBS = ("r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_shoulder", "l_elbow",
+          "l_wrist", "r_shoulder", "r_elbow", "r_wrist")
+
+# Face points relative to the eye midpoint, head frame (x left, y up, z forward), H36M body, mm.
+_FACE_FROM_EYES = {
+    "nose": (0.0, -35.0, 25.0),
+    "l_eye": (31.5, 0.0, 0.0), "r_eye": (-31.5, 0.0, 0.0),
+    "l_ear": (72.5, -15.0, -85.0), "r_ear": (-72.5, -15.0, -85.0),
+}
+
+
+@dataclass(frozen=True)
+class Rig:
+    """How one rig's joints give MOCAP22.
+
+    Offsets are (3,) mm for an H36M-sized body in the named joint's local
+    frame (x left, y up, z forward when upright).
+    """
+
+    name: str
+    limbs: dict[str, str]
+    """MOCAP22 limb joint -> rig joint, for the twelve limb joints."""
+    spine: tuple[str, tuple[float, float, float]]
+    """(rig joint, offset) of the H36M spine point."""
+    thorax: tuple[str, tuple[float, float, float]]
+    """(rig joint, offset) of the H36M thorax point."""
+    head: str
+    """Rig joint that carries the head points."""
+    neck_nose: tuple[float, float, float]
+    """Offset of H36M neck_nose from `head`."""
+    head_top: tuple[float, float, float]
+    """Offset of H36M head from `head`."""
+    eyes: tuple[float, float, float]
+    """Offset of the eye midpoint from `head`."""
+
+    def joint_names(self) -> set[str]:
+        return {*self.limbs.values(), self.spine[0], self.thorax[0], self.head}
+
+
+def _sided(pattern: dict[str, str]) -> dict[str, str]:
+    """Expand {"hip": "{s}femur"} into both sides: {"l_hip": "lfemur", "r_hip": "rfemur"}."""
+    out = {}
+    for joint, name in pattern.items():
+        for side, tag in (("l", "l"), ("r", "r")):
+            out[f"{side}_{joint}"] = name.format(s=tag, S=tag.upper())
+    return out
+
+
+RIGS = (
+    Rig(
+        name="asf",  # CMU and HDM05 Acclaim skeletons: joints sit at bone starts
+        limbs=_sided({"hip": "{s}femur", "knee": "{s}tibia", "ankle": "{s}foot",
+                      "shoulder": "{s}humerus", "elbow": "{s}radius", "wrist": "{s}wrist"}),
+        spine=("upperback", (0.0, 47.0, -1.0)),
+        thorax=("thorax", (0.0, 221.0, -10.0)),
+        head="head",
+        neck_nose=(0.0, -11.0, 97.0),
+        head_top=(0.0, 84.0, 56.0),
+        eyes=(0.0, 62.0, 112.0),
+    ),
+    Rig(
+        name="poser",  # CMU BVH conversions with hip/abdomen/chest/lThigh... names
+        limbs=_sided({"hip": "{s}Thigh", "knee": "{s}Shin", "ankle": "{s}Foot",
+                      "shoulder": "{s}Shldr", "elbow": "{s}ForeArm", "wrist": "{s}Hand"}),
+        spine=("abdomen", (0.0, 72.0, -51.0)),
+        thorax=("chest", (0.0, 236.0, -24.0)),
+        head="head",
+        neck_nose=(0.0, 9.0, 55.0),
+        head_top=(0.0, 99.0, 12.0),
+        eyes=(0.0, 82.0, 82.0),
+    ),
+    Rig(
+        name="character_creator",  # Reallusion CC_Base_* rig (iclone conversions)
+        limbs=_sided({"hip": "CC_Base_{S}_Thigh", "knee": "CC_Base_{S}_Calf",
+                      "ankle": "CC_Base_{S}_Foot", "shoulder": "CC_Base_{S}_Upperarm",
+                      "elbow": "CC_Base_{S}_Forearm", "wrist": "CC_Base_{S}_Hand"}),
+        spine=("CC_Base_Spine02", (0.0, -11.0, -58.0)),
+        thorax=("CC_Base_Spine02", (0.0, 249.0, -6.0)),
+        head="CC_Base_Head",
+        neck_nose=(0.0, -2.0, 69.0),
+        head_top=(0.0, 90.0, 27.0),
+        eyes=(0.0, 74.0, 74.0),
+    ),
+)
+
+
+def detect_rig(motion: Motion) -> Rig:
+    """The rig whose joints `motion` has; ValueError if none matches."""
+    names = set(motion.joint_names)
+    for rig in RIGS:
+        if rig.joint_names() <= names:
+            return rig
+    raise ValueError(f"{motion.name}: unknown rig (joints {sorted(names)[:12]}...); "
+                     f"known rigs: {[r.name for r in RIGS]}")
+
+
+def to_mocap22(motion: Motion) -> np.ndarray:
+    """MOCAP22 joints (T, 22, 3) float32, mm, in a Y-up world (x, z horizontal)."""
+    rig = detect_rig(motion)
+    positions, rotations = forward_kinematics(motion)
+    index = {n: i for i, n in enumerate(motion.joint_names)}
+
+    def at(joint: str) -> np.ndarray:
+        return positions[:, index[joint]]
+
+    out = {name: at(joint) for name, joint in rig.limbs.items()}
+    out["pelvis"] = 0.5 * (out["l_hip"] + out["r_hip"])
+    scale = body_scale(out)
+
+    derived = {  # MOCAP22 joint -> (rig joint, offset in its frame)
+        "thorax": rig.thorax, "spine": rig.spine,
+        "neck_nose": (rig.head, rig.neck_nose), "head": (rig.head, rig.head_top),
+        **{name: (rig.head, np.add(rig.eyes, f)) for name, f in _FACE_FROM_EYES.items()},
+    }
+    for name, (joint, local) in derived.items():
+        out[name] = at(joint) + rotations[:, index[joint]] @ (np.asarray(local) * scale)
+    joints = np.stack([out[n] for n in MOCAP22.joints], axis=1)
+    return (joints @ _to_y_up(out["pelvis"], out["thorax"]).T).astype(np.float32)
+
+
+def body_scale(joints: dict[str, np.ndarray]) -> float:
+    """Size of a body relative to H36M's: (leg + pelvis-to-shoulders length) / H36M's.
+
+    joints: MOCAP22 name -> (T, 3) positions, mm; needs the limb joints and pelvis.
+    """
+    def length(a, b):
+        return np.median(np.linalg.norm(joints[a] - joints[b], axis=-1))
+
+    leg = 0.5 * sum(length(f"{s}_hip", f"{s}_knee") + length(f"{s}_knee", f"{s}_ankle") for s in "lr")
+    shoulders = 0.5 * (joints["l_shoulder"] + joints["r_shoulder"])
+    torso = np.median(np.linalg.norm(shoulders - joints["pelvis"], axis=-1))
+    return float((leg + torso) / _H36M_LEG_PLUS_TORSO)
+
+
+def _to_y_up(pelvis: np.ndarray, thorax: np.ndarray) -> np.ndarray:
+    """Rotation (3, 3) taking the world axis that points up the clip's torso (on average) to +y."""
+    torso = np.mean(thorax - pelvis, axis=0)
+    axis = int(np.argmax(np.abs(torso)))
+    s = 1.0 if torso[axis] > 0 else -1.0
+    if axis == 0:
+        return np.array([[0.0, -s, 0.0], [s, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    if axis == 1:
+        return np.diag([1.0, s, s])
+    return np.array([[1.0, 0.0, 0.0], [0.0, 0.0, s], [0.0, -s, 0.0]])
