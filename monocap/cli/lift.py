@@ -1,0 +1,55 @@
+"""``monocap lift``: 2D keypoints (.npz, pixels) → 3D poses (.npz, mm); see `monocap.lift.contract`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..lift.contract import lift_file
+
+EXAMPLES = """input keys:  keypoints (T,J,2) or (P,T,J,2) pixels, joint_format (h36m17|coco17|blazepose33),
+             image_size (width, height); optional: scores (...,J) in [0,1], focal (fx, fy),
+             center (cx, cy), fps. Without focal: 55 degree horizontal field of view.
+output keys: poses3d (...,T,17,3) mm camera frame, pelvis-relative; root_cam_mm (...,T,3);
+             joint_names, focal, center, image_size, model, licence, temporal, causal.
+             Absolute joints: poses3d + root_cam_mm[..., None, :].
+
+examples:
+  monocap lift keypoints.npz poses3d.npz                  # default (open data) model, temporal
+  monocap lift keypoints.npz poses3d.npz --single         # each frame on its own
+  monocap lift keypoints.npz poses3d.npz --causal         # past frames only, as a live system would
+  monocap lift keypoints.npz poses3d.npz --model h36m     # Human3.6M model: non-commercial research only
+  monocap lift keypoints.npz poses3d.npz --model my_weights.npz
+
+from Python:
+  from monocap import lift_file
+  lift_file("keypoints.npz", "poses3d.npz", model="default", temporal=True)
+"""
+
+
+def add_parser(sub, parents):
+    p = sub.add_parser("lift", parents=parents, help="lift 2D keypoints (pixels) to 3D poses (mm)",
+                       description="Lift 2D keypoints in an .npz to metric 3D poses in the camera frame.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", type=Path, metavar="IN.npz", help="2D keypoints file")
+    p.add_argument("output", type=Path, metavar="OUT.npz", help="3D poses file to write")
+    p.add_argument("--model", default="default", metavar="default|h36m|PATH",
+                   help="shipped model name or weight file (default: %(default)s)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--temporal", dest="temporal", action="store_true", default=True,
+                      help="use neighbouring frames (the default)")
+    mode.add_argument("--single", dest="temporal", action="store_false", help="lift each frame on its own")
+    p.add_argument("--causal", action="store_true", help="temporal, but from past frames only")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from . import UserError  # here, not at the top: monocap.cli imports this module before defining it
+
+    if args.causal and not args.temporal:
+        raise UserError("--causal and --single exclude each other (causal lifting is temporal)")
+    summary = lift_file(args.input, args.output, model=args.model, temporal=args.temporal, causal=args.causal)
+    if not args.quiet:
+        mode = "single-frame" if not args.temporal else "causal temporal" if args.causal else "temporal"
+        print(f"{summary['output']}: {summary['people']} person(s) x {summary['frames']} frames, "
+              f"{summary['poses_found']} poses found, {mode}, model {summary['model']} ({summary['licence']})")
+    return 0
