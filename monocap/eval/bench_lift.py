@@ -357,11 +357,11 @@ def _print_table(title: str, row_name: str, table: dict) -> None:
     """One line per row: poses scored, then P1 and P2 (mm) single-frame and temporal."""
     single, temporal = table["single"], table["temporal"]
     print(f"\n{title}")
-    print(f"{row_name:<14}{'poses':>8}  {'P1 single':>10}{'P2 single':>10}  {'P1 temp.':>10}{'P2 temp.':>10}")
+    print(f"{row_name:<14}{'poses':>8}  {'P1 single':>10}{'P2 single':>10}  {'P1 temp.':>10}{'P2 temp.':>10}   (mm)")
     lines = [(row, s["poses"], s, temporal["rows"][row]) for row, s in single["rows"].items()]
     lines.append((f"mean of {len(lines)}", single["all_poses"]["poses"], single["mean_over_rows"],
                   temporal["mean_over_rows"]))
     for row, poses, s, t in lines:
         print(f"{row:<14}{poses:>8}  {s['p1_mm']:>10.1f}{s['p2_mm']:>10.1f}  {t['p1_mm']:>10.1f}{t['p2_mm']:>10.1f}")
     print(f"root depth error, median over all poses: single {single['all_poses']['root_depth_err_median_pct']:.1f}%, "
-          f"temporal {temporal['all_poses']['root_depth_err_median_pct']:.1f}% of the true depth   (errors in mm)")
+          f"temporal {temporal['all_poses']['root_depth_err_median_pct']:.1f}% of the true depth")
