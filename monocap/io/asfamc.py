@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .motion import Motion, euler_to_matrix, read_text
+from .motion import Motion, euler_to_matrix, file_stem, read_text
 
 # CMU and HDM05 state ":units length 0.45": lengths are inches times 0.45.
 INCH_MM = 25.4
@@ -139,7 +139,7 @@ def read_amc(path: str | Path, skeleton: AsfSkeleton, fps: float = 120.0) -> Mot
     offsets = np.array([bone_vectors[p] if p >= 0 else np.zeros(3) for p in skeleton.parents])
     leaves = [b for b in range(num_bones) if b not in set(skeleton.parents)]
     return Motion(
-        name=_stem(path),
+        name=file_stem(path),
         joint_names=skeleton.bone_names + [f"{skeleton.bone_names[b]}_end" for b in leaves],
         parents=np.concatenate([skeleton.parents, leaves]).astype(int),
         offsets_mm=np.concatenate([offsets, bone_vectors[leaves]]),
@@ -265,10 +265,3 @@ def _floats(path: Path, tokens: list[str], n: int, what: str) -> np.ndarray:
     if len(values) != n:
         raise ValueError(f"{path}: bad {what}: {' '.join(tokens)!r}")
     return values
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".amc"):
-        name = name.removesuffix(suffix)
-    return name

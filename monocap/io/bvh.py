@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .motion import Motion, euler_to_matrix, read_text
+from .motion import Motion, euler_to_matrix, file_stem, read_text
 
 UNIT_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 # A person's longest bone path (toe to fingertip, or fingertip to fingertip)
@@ -78,7 +78,7 @@ def read_bvh(path: str | Path, unit: str = "auto", fps: float | None = None) -> 
         fps = 1.0 / frame_time
     moving = sorted(translations)
     return Motion(
-        name=_stem(path),
+        name=file_stem(path),
         joint_names=[j.name for j in joints],
         parents=parents,
         offsets_mm=offsets * scale,
@@ -188,10 +188,3 @@ def _parse_motion(path: Path, body: str, num_channels: int) -> tuple[int, float,
         raise ValueError(f"{path}: the hierarchy has {num_channels} channels but motion rows have "
                          f"{values.shape[1]} values")
     return num_frames, frame_time, values.reshape(num_frames, num_channels)
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".bvh"):
-        name = name.removesuffix(suffix)
-    return name

@@ -103,7 +103,7 @@ RIGS = (
     Rig(
         name="asf",  # CMU and HDM05 Acclaim skeletons: joints sit at bone starts
         limbs=_sided({"hip": "{s}femur", "knee": "{s}tibia", "ankle": "{s}foot",
-                      "shoulder": "{s}humerus", "elbow": "{s}radius", "wrist": "{s}wrist"}),
+                      "shoulder": "{s}humerus", "elbow": "{s}radius", "wrist": "{s}hand"}),
         spine=("upperback", (0.0, 47.0, -1.0)),
         thorax=("thorax", (0.0, 221.0, -10.0)),
         head="head",
@@ -167,6 +167,10 @@ def to_mocap22(motion: Motion) -> np.ndarray:
     }
     for name, (joint, local) in derived.items():
         out[name] = at(joint) + rotations[:, index[joint]] @ (np.asarray(local) * scale)
+    # H36M's neck and head bones are rigid: keep the directions the head gives
+    # them, at H36M's lengths scaled to this body.
+    out["neck_nose"] = _towards(out["thorax"], out["neck_nose"], H36M_REFERENCE["thorax_neck_nose"] * scale)
+    out["head"] = _towards(out["neck_nose"], out["head"], H36M_REFERENCE["neck_nose_head"] * scale)
     joints = np.stack([out[n] for n in MOCAP22.joints], axis=1)
     return (joints @ _to_y_up(out["pelvis"], out["thorax"]).T).astype(np.float32)
 
@@ -183,6 +187,12 @@ def body_scale(joints: dict[str, np.ndarray]) -> float:
     shoulders = 0.5 * (joints["l_shoulder"] + joints["r_shoulder"])
     torso = np.median(np.linalg.norm(shoulders - joints["pelvis"], axis=-1))
     return float((leg + torso) / _H36M_LEG_PLUS_TORSO)
+
+
+def _towards(origin: np.ndarray, target: np.ndarray, length: float) -> np.ndarray:
+    """Points (T, 3) `length` mm from `origin` in the direction of `target`."""
+    step = target - origin
+    return origin + step * (length / np.linalg.norm(step, axis=-1, keepdims=True))
 
 
 def _to_y_up(pelvis: np.ndarray, thorax: np.ndarray) -> np.ndarray:
