@@ -87,8 +87,7 @@ def read_bvh(path: str | Path, unit: str = "auto", fps: float | None = None) -> 
         root_positions_mm=root_positions,
         fps=float(fps),
         translated_joints=np.array(moving, dtype=int),
-        local_translations_mm=np.stack([translations[j] for j in moving], axis=1) if moving
-        else np.zeros((num_frames, 0, 3)),
+        local_translations_mm=np.stack([translations[j] for j in moving], axis=1) if moving else None,
     )
 
 

@@ -88,11 +88,11 @@ def load_clip(path: str | Path, fps: float | None = None, asf: str | Path | None
     whose name starts the .amc's name ("02.asf" for "02_01.amc").
     """
     path = Path(path)
-    suffixes = path.name.lower().removesuffix(".gz")
-    if suffixes.endswith(".bvh"):
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".bvh"):
         motion = read_bvh(path)
         motion.fps = fps or _bvh_fps(path, motion.num_frames) or motion.fps
-    elif suffixes.endswith(".amc"):
+    elif name.endswith(".amc"):
         motion = read_amc(path, read_asf(asf or _find_asf(path)), fps=fps or AMC_FPS)
     else:
         raise ValueError(f"{path}: not a .bvh or .amc file")
@@ -111,7 +111,7 @@ def load_open_mocap(root: str | Path, split: str = "train", fps: float = 50.0,
       takes 14 and 15 (both partners: files 14, 15, 29, 30), martial 10 and
       indian 15; all else is train. Subject 2 exists both as ASF/AMC and as
       iclone BVH (the same takes): only the ASF/AMC copy is loaded, in train.
-    Clips are cut into their fault-free stretches of at least a second (see
+    Clips are cut into their fault-free stretches of at least 0.4 s (see
     the module docstring; a clip cut in several is named "<name>#<k>") and
     resampled by linear interpolation of positions. The cache
     (`cache_dir`, default ``~/.cache/monocap/mocap``) is keyed by the files'

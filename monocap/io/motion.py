@@ -26,6 +26,7 @@ class Motion:
     """
 
     name: str
+    """The file's name without suffixes."""
     joint_names: list[str]
     parents: np.ndarray
     """(J,) int, index of each joint's parent, -1 for the root; parents come before children."""
@@ -38,6 +39,7 @@ class Motion:
     root_positions_mm: np.ndarray
     """(T, 3) float, world position of the root joint, mm."""
     fps: float
+    """Frames per second."""
     translated_joints: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     """(K,) int, non-root joints whose offset is animated (BVH position channels)."""
     local_translations_mm: np.ndarray | None = None

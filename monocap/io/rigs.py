@@ -4,35 +4,53 @@ Rigs are told apart by their joint names: the CMU/HDM05 ASF rig (``lfemur``,
 ``lhumerus`` ...), the CMU BVH rig with Poser-style names (``hip``,
 ``abdomen``, ``lThigh`` ...) and the Character Creator rig (``CC_Base_*``).
 
-Limb joints are the rig's own joint centres (hips = femur heads, shoulders =
-upper-arm heads, knees, ankles, elbows, wrists) and pelvis is the mid-hip
-point, as in H36M. The torso and head joints H36M defines but rigs do not
-share (spine, thorax, neck_nose, head) and the COCO face points are placed
-at fixed offsets in the frame of a rig bone (chest, mid-back or head), so
-they move rigidly with it; the offsets are for an H36M-sized body and scale
-with `body_scale`. The spine, neck and head joints of all three rigs have
-the same local axes in the world when the body is upright and facing
-forward: x = the person's left, y = up, z = forward, which is the frame the
-offsets below are written in.
+Limb joints are the rig's own joint centres: hips = femur heads, knees,
+ankles, shoulders = upper-arm heads, elbows, wrists; pelvis is the mid-hip
+point, as in H36M. (The ASF wrist is the start of ``lhand``: CMU's ASF cuts
+the forearm into ``lradius`` and ``lwrist``, two thirds and one third.)
 
-Calibration. The offsets were fitted so that, over the upright frames of
-walking clips (CMU 02_01/02_02 and HDM05 sneak/jog for the ASF rig, salsa
-01/16 for the Poser rig, iclone 002_01/02 and 007_01/02 for CC), the median
-derived joints sit where H36M puts them relative to the rig's hips and
-shoulders. H36M figures (train subjects, median over upright frames, mm;
-torso frame: up = pelvis->thorax, forward = left x up):
+The joints H36M defines but the rigs do not share (spine, thorax,
+neck_nose, head) and the COCO face points sit at fixed offsets in the frame
+of a rig bone (mid-back, chest or head), so they move rigidly with it. The
+offsets are for an H36M-sized body, scaled by `body_scale`. The spine,
+chest and head bones of all three rigs share their local axes when the body
+stands upright facing forward: x = the person's left, y = up, z = forward,
+the frame the offsets are written in. As in H36M, thorax->neck_nose and
+neck_nose->head are then given fixed lengths (117 and 115 mm, scaled).
 
-- thorax is 58 above and 13 in front of the mid-shoulder point,
-- spine is at 0.476 of pelvis->thorax and 27 behind that line,
-- neck_nose is 69 above / 84 in front of thorax, head 159 above / 39 in front,
-- pelvis->mid-shoulders 423, thigh + shin 899 (the two define body_scale = 1).
+Calibration. The offsets were fitted so that over the upright frames of
+walking clips (CMU 02_01/02 and HDM05 jog for the ASF rig, salsa 01/16 for
+the Poser rig, iclone 002_01/02 and 007_01/02 for CC) the median derived
+joints sit where H36M puts them relative to the rig's hips and shoulders.
+H36M figures (train subjects, median over upright frames, mm; torso frame:
+up = pelvis->thorax, forward = left x up): thorax is 58 above and 13 in
+front of the mid-shoulder point; spine is at 0.476 of pelvis->thorax and 27
+behind that line; neck_nose is 69 above / 84 in front of thorax, head 159
+above / 39 in front; pelvis->mid-shoulders is 423 and thigh + shin 899
+(their sum makes body_scale 1).
 
-Face points are placed from the rigs that have eyes (Poser and CC): their
-eye midpoint sits 144 above / 97 in front of the H36M-style thorax (median
-of both rigs, scaled to an H36M body); the nose tip is 35 below and 25 in
-front of the eyes, ears are 15 below and 85 behind them, 145 apart; eyes are
-63 apart (adult anthropometry). See `H36M_REFERENCE` for the proportions
-the tests compare against.
+Face points come from the rigs that have eyes (Poser and CC): their eye
+midpoint sits 144 above / 97 in front of the H36M-style thorax (mean of both
+rigs, scaled to an H36M body); from the eyes, the nose tip is 35 below and
+25 in front, the ears 15 below and 85 behind, 145 apart; eyes are 63 apart
+(adult anthropometry).
+
+Resulting proportions (median over all shared clips, mm) against H36M:
+
+    ============ ===== ===== ===== ===== ===== ===== ===== ===== ===== ===== =====
+    rig          hip w thigh shin  u.arm f.arm sh. w pel-  th-   nn-   th-   spine
+                                                     th    nn    head  head  frac.
+    ============ ===== ===== ===== ===== ===== ===== ===== ===== ===== ===== =====
+    H36M S1-S8   271   452   447   282   250   276   489   117   115   180   0.476
+    CMU 02 ASF   184   428   409   279   284   398   552   118   116   171   0.475
+    HDM05 ASF    176   408   440   277   270   470   585   120   118   195   0.468
+    CMU Poser    176   368   454   282   237   229   524   114   112   170   0.481
+    CMU CC       194   477   498   252   257   367   553   130   128   195   0.471
+    ============ ===== ===== ===== ===== ===== ===== ===== ===== ===== ===== =====
+
+The rigs' femur heads are 8-10 cm closer together than H36M's hips, and
+their torsos longer; these are the rigs' (anatomical) joint centres and are
+left as they are.
 """
 from __future__ import annotations
 
@@ -43,16 +61,13 @@ import numpy as np
 from ..skeleton import MOCAP22
 from .motion import Motion, forward_kinematics
 
-# H36M training subjects, mean of per-subject medians, mm (see the module docstring).
+# H36M training subjects, mean of the per-subject medians, mm.
 H36M_REFERENCE = {
     "hip_width": 271.0, "thigh": 452.0, "shin": 447.0, "upper_arm": 282.0, "forearm": 250.0,
     "shoulder_width": 276.0, "pelvis_thorax": 489.0, "thorax_neck_nose": 117.0,
     "neck_nose_head": 115.0, "thorax_head": 180.0, "spine_fraction": 0.476,
 }
 _H36M_LEG_PLUS_TORSO = 899.0 + 423.0
-
-_LIMBS = ("r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_shoulder", "l_elbow",
-          "l_wrist", "r_shoulder", "r_elbow", "r_wrist")
 
 # Face points relative to the eye midpoint, head frame (x left, y up, z forward), H36M body, mm.
 _FACE_FROM_EYES = {
@@ -92,11 +107,8 @@ class Rig:
 
 def _sided(pattern: dict[str, str]) -> dict[str, str]:
     """Expand {"hip": "{s}femur"} into both sides: {"l_hip": "lfemur", "r_hip": "rfemur"}."""
-    out = {}
-    for joint, name in pattern.items():
-        for side, tag in (("l", "l"), ("r", "r")):
-            out[f"{side}_{joint}"] = name.format(s=tag, S=tag.upper())
-    return out
+    return {f"{side}_{joint}": name.format(s=side, S=side.upper())
+            for joint, name in pattern.items() for side in "lr"}
 
 
 RIGS = (
