@@ -48,9 +48,9 @@ Resulting proportions (median over all shared clips, mm) against H36M:
     CMU CC       194   477   498   252   257   367   553   130   128   195   0.471
     ============ ===== ===== ===== ===== ===== ===== ===== ===== ===== ===== =====
 
-The rigs' femur heads are 8-10 cm closer together than H36M's hips, and
-their torsos longer; these are the rigs' (anatomical) joint centres and are
-left as they are.
+The rigs' femur heads are 8-10 cm closer together than H36M's hips and their
+shoulder widths disagree; `_match_h36m_widths` moves the limbs rigidly
+sideways to H36M's widths (scaled to the body). Torsos stay as the rigs have them.
 """
 from __future__ import annotations
 
@@ -171,6 +171,7 @@ def to_mocap22(motion: Motion) -> np.ndarray:
     out = {name: at(joint) for name, joint in rig.limbs.items()}
     out["pelvis"] = 0.5 * (out["l_hip"] + out["r_hip"])
     scale = body_scale(out)
+    _match_h36m_widths(out, scale)
 
     derived = {  # MOCAP22 joint -> (rig joint, offset in its frame)
         "thorax": rig.thorax, "spine": rig.spine,
@@ -185,6 +186,27 @@ def to_mocap22(motion: Motion) -> np.ndarray:
     out["head"] = _towards(out["neck_nose"], out["head"], H36M_REFERENCE["neck_nose_head"] * scale)
     joints = np.stack([out[n] for n in MOCAP22.joints], axis=1)
     return (joints @ _to_y_up(out["pelvis"], out["thorax"]).T).astype(np.float32)
+
+
+def _match_h36m_widths(joints: dict[str, np.ndarray], scale: float) -> None:
+    """Move each leg and arm sideways, rigidly, so hip and shoulder widths match H36M's.
+
+    H36M's hip and shoulder joints come from a marker-fitted skeleton: its hips
+    sit 4-5 cm further out than the rigs' femur heads, and the rigs disagree
+    among themselves on shoulder width (229-470 mm). The lifter's targets must
+    follow H36M's definition, so whole limb chains are translated along the
+    hip (shoulder) line; bone lengths and limb shapes are unchanged.
+    """
+    for top, chain, width in (("hip", ("hip", "knee", "ankle"), "hip_width"),
+                              ("shoulder", ("shoulder", "elbow", "wrist"), "shoulder_width")):
+        left, right = joints[f"l_{top}"], joints[f"r_{top}"]
+        mid = 0.5 * (left + right)
+        current = np.median(np.linalg.norm(left - right, axis=-1))
+        factor = H36M_REFERENCE[width] * scale / current
+        for side, point in (("l", left), ("r", right)):
+            shift = (point - mid) * (factor - 1.0)
+            for j in chain:
+                joints[f"{side}_{j}"] = joints[f"{side}_{j}"] + shift
 
 
 def body_scale(joints: dict[str, np.ndarray]) -> float:
