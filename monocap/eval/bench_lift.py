@@ -35,6 +35,7 @@ import numpy as np
 from ..camera import Camera, Intrinsics
 from ..io.h36m import FPS as H36M_FPS
 from ..io.h36m import load_h36m_cameras, load_h36m_poses
+from ..io.mocap_dataset import load_open_mocap
 from ..lift.contract import lift_arrays, validate_lift_input
 from ..lift.lifter import Lifter, model_path
 from ..skeleton import H36M17
@@ -69,6 +70,7 @@ THROUGHPUT_POSES = 100_000
 THROUGHPUT_SEQUENCE = 2000  # frames per sequence in the temporal speed test
 THROUGHPUT_REPEATS = 3
 MODES = ("single", "temporal")
+PARTS = ("h36m", "mocap", "speed")
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,6 @@ def h36m_takes(h36m_root: Path, max_frames: int | None) -> list[Take]:
 
 def mocap_takes(mocap_root: Path, max_frames: int | None) -> list[Take]:
     """Every open mocap test clip through each virtual camera."""
-    from ..io.mocap_dataset import load_open_mocap
-
     takes = []
     for clip in load_open_mocap(mocap_root, "test", fps=MOCAP_FPS):
         joints = np.asarray(clip.joints_world_mm[:max_frames, :len(H36M17)], dtype=np.float64)
@@ -298,12 +298,16 @@ def add_arguments(p) -> None:
     p.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames of each sequence (quick runs)")
     p.add_argument("--stride", type=int, default=1, metavar="N",
                    help="score every Nth frame (default %(default)s: every frame); temporal lifting still sees all")
+    p.add_argument("--parts", default=",".join(PARTS), help="which tables, comma-separated (default: %(default)s)")
 
 
 def run(args) -> dict:
     """Print the tables; return every figure (for ``--json``)."""
     if args.stride < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise ValueError("--stride and --max-frames must be positive")
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not parts or set(parts) - set(PARTS):
+        raise ValueError(f"--parts takes a comma-separated subset of {','.join(PARTS)}, not {args.parts!r}")
     names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
     for name in names:  # fail before the first table, not after it
         if not model_path(name).is_file():
@@ -319,18 +323,15 @@ def run(args) -> dict:
 
     h36m = h36m_takes(root / "h36m", args.max_frames)
     figures["h36m_s8"] = {}
-    for lf in lifters:
+    for lf in lifters if "h36m" in parts else ():
         table = accuracy(lf, h36m, H36M_ACTIONS, args.stride, args.quiet, f"H36M {H36M_SUBJECT} {lf.model_name}")
         figures["h36m_s8"][lf.model_name] = dict(table, note=training_note(lf))
         _print_table(f"Human3.6M {H36M_SUBJECT}, 4 real cameras, ground-truth 2D (projected with lens distortion; "
                      f"the lifter gets pinhole intrinsics only), {sampling}\n"
                      f"model {lf.model_name}: {training_note(lf)}", "action", table)
 
-    try:
+    if "mocap" in parts:
         mocap = mocap_takes(root / "mocap", args.max_frames)
-    except ImportError as exc:  # a checkout without the open-mocap loader still gets the other tables
-        print(f"\nopen mocap test split: skipped ({exc})")
-    else:
         figures["open_mocap_test"] = {}
         for lf in lifters:
             table = accuracy(lf, mocap, MOCAP_SOURCES, args.stride, args.quiet, f"open mocap {lf.model_name}")
@@ -340,14 +341,15 @@ def run(args) -> dict:
                          f"{VIRTUAL_IMAGE[0]}x{VIRTUAL_IMAGE[1]}, {VIRTUAL_HFOV_DEG:g} deg), ground-truth 2D, "
                          f"{sampling}, frames with every joint in view\nmodel {lf.model_name}", "source", table)
 
-    speed = dict(throughput(lifters[0], h36m[0]), model=lifters[0].model_name, poses=THROUGHPUT_POSES,
-                 cpu=cpu_name(), cpus=os.cpu_count(), numpy_threads=numpy_threads())
-    figures["throughput"] = speed
-    print(f"\nthroughput, model {speed['model']}: {THROUGHPUT_POSES} poses through Lifter after a warm-up, "
-          f"best of {THROUGHPUT_REPEATS}\n{speed['cpu']}, {speed['cpus']} CPUs, numpy BLAS threads "
-          f"{speed['numpy_threads']}\n"
-          f"  single-frame (one batch)           {speed['single_poses_per_s']:10.0f} poses/s\n"
-          f"  temporal ({THROUGHPUT_SEQUENCE}-frame sequences)  {speed['temporal_poses_per_s']:10.0f} poses/s")
+    if "speed" in parts:
+        figures["throughput"] = speed = dict(
+            throughput(lifters[0], h36m[0]), model=lifters[0].model_name, poses=THROUGHPUT_POSES,
+            cpu=cpu_name(), cpus=os.cpu_count(), numpy_threads=numpy_threads())
+        print(f"\nthroughput, model {speed['model']}: {THROUGHPUT_POSES} poses through Lifter after a warm-up, "
+              f"best of {THROUGHPUT_REPEATS}\n{speed['cpu']}, {speed['cpus']} CPUs, numpy BLAS threads "
+              f"{speed['numpy_threads']}\n"
+              f"  single-frame (one batch)           {speed['single_poses_per_s']:10.0f} poses/s\n"
+              f"  temporal ({THROUGHPUT_SEQUENCE}-frame sequences)  {speed['temporal_poses_per_s']:10.0f} poses/s")
     figures["wall_s"] = time.perf_counter() - t_start
     print(f"\nbench lift took {figures['wall_s']:.0f} s")
     return figures
