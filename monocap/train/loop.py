@@ -14,7 +14,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses

@@ -14,7 +14,6 @@ Outputs are root-relative joints in metres in the virtual camera frame.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 import torch.nn.functional as F
 
