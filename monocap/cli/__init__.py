@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, lift, train
+from . import bench, lift, run, train
 
-SUBCOMMANDS = (lift, train, bench)
+SUBCOMMANDS = (lift, train, bench, run)
 
 EPILOG = """examples:
   monocap lift keypoints.npz poses3d.npz            # 2D keypoints (pixels) → 3D (mm), default model

@@ -13,9 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ..eval import bench_lift
+from ..eval import bench_lift, bench_speed
 
-BENCHMARKS = (bench_lift,)
+BENCHMARKS = (bench_lift, bench_speed)
 
 
 def add_parser(sub, parents):

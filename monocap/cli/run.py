@@ -1,0 +1,137 @@
+"""``monocap run``: video, image, folder of images, webcam or keypoint file → 3D motion; see `monocap.run`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..camera import DEFAULT_HFOV_DEG
+
+EXAMPLES = f"""INPUT: a video file, an image, a folder of images (one camera's frames, in name order, all
+of one size), webcam:N, or with --backend file a keypoint file (COCO or OpenPose JSON, an
+OpenPose output folder, a `monocap lift` input .npz).
+
+writes OUTDIR/<input name>/:
+  poses3d.npz   poses3d (P,T,17,3) mm, camera frame (x right, y down, z forward), pelvis-relative,
+                H36M-17; root_cam_mm (P,T,3) mm; keypoints2d (P,T,17,2) px, COCO-17; scores (P,T,17);
+                detected (P,T); track_ids (P,); fps; focal, center, image_size, dist; model, licence.
+                P people, T = every frame of the input; NaN where a person is absent.
+  poses3d.json  the same per person per frame, with units and coordinate frames stated in it.
+  overlay.mp4   the frames with 2D skeletons and track ids, and a 3D view (H.264 with PyAV, else mp4v).
+The folder appears only when complete. Camera: {DEFAULT_HFOV_DEG:g} degree horizontal field of view
+unless --fov, --focal or --calibration says otherwise; a calibration file is JSON with fx, fy, cx, cy
+(pixels), optional dist (OpenCV order k1, k2, p1, p2[, k3]) and optional width, height.
+
+examples:
+  monocap run clip.mp4 -o out                          # MediaPipe (offline), writes out/clip/
+  monocap run clip.mp4 -o out --fov 70                 # a wider lens
+  monocap run clip.mp4 -o out --calibration cam.json   # a calibrated camera
+  monocap run clip.mp4 -o out --backend rtmpose        # several people (RTMO, downloads its weights once)
+  monocap run frames/ -o out --fps 25                  # a folder of frames
+  monocap run webcam:0 -o out --max-frames 300         # live; Ctrl-C also stops and writes
+  monocap run detections.json -o out --backend file --image-size 1920,1080
+
+from Python:
+  from monocap import Pipeline
+  pipeline = Pipeline(backend="mediapipe")
+  pipeline.run("clip.mp4", "out")                      # whole video, centred temporal lifting
+  for frame in pipeline.stream("webcam:0"): ...        # per frame, causal lifting
+"""
+
+
+def add_parser(sub, parents):
+    p = sub.add_parser("run", parents=parents, help="video, images or webcam → 3D skeletons for every person",
+                       description="Find every person in a video, image, folder of images or webcam stream, "
+                                   "and write their 3D motion in metric camera coordinates.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="INPUT", help="video, image, folder of images, webcam:N, or a keypoint file")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
+                   help="folder to write OUTDIR/<input name>/ into")
+    p.add_argument("--backend", choices=("mediapipe", "rtmpose", "file"), default="mediapipe",
+                   help="2D keypoints: mediapipe (offline, one person), rtmpose (several people), "
+                        "file (precomputed) (default: %(default)s)")
+    p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
+    p.add_argument("--model", default="default", metavar="default|h36m|PATH",
+                   help="lifter: shipped model name or weight file (default: %(default)s; h36m is research only)")
+    camera = p.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=float, metavar="DEG",
+                        help=f"horizontal field of view in degrees (default: {DEFAULT_HFOV_DEG:g})")
+    camera.add_argument("--focal", type=_floats(1, 2), metavar="FX[,FY]", help="focal length in pixels")
+    camera.add_argument("--calibration", type=Path, metavar="FILE", help="camera calibration JSON (see below)")
+    p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
+    p.add_argument("--no-smoothing", action="store_true", help="no One-Euro filter on the root positions")
+    p.add_argument("--fps", type=float, help="frame rate of images and keypoint files (default 30), "
+                                             "or instead of the one a video declares")
+    p.add_argument("--image-size", type=_floats(2, 2), metavar="W,H",
+                   help="frame size in pixels for a keypoint file that lacks it (overrides the file's)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--min-track-frames", type=int, metavar="N",
+                   help="drop people tracked for fewer frames (default: 10, or the whole input if shorter)")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..run import CameraSpec, Pipeline
+
+    if args.calibration is not None:
+        camera = CameraSpec.from_calibration(args.calibration)
+    elif args.focal is not None:
+        camera = CameraSpec(focal=(args.focal[0], args.focal[-1]), source="--focal")
+    else:
+        camera = CameraSpec(hfov_deg=DEFAULT_HFOV_DEG if args.fov is None else args.fov, source="--fov")
+    image_size = None if args.image_size is None else tuple(int(v) for v in args.image_size)
+    tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
+    with _logging_to_stderr(args.quiet):
+        pipeline = Pipeline(args.backend, args.model, camera=camera, temporal=not args.single,
+                            smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size,
+                            weights=args.weights, **tracking)
+        summary = pipeline.run(args.input, args.output, overlay=not args.no_overlay, progress=not args.quiet,
+                               max_frames=args.max_frames)
+    if not args.quiet:
+        files = ", ".join(f.name + (f" ({summary.overlay_codec})" if f.suffix == ".mp4" else "")
+                          for f in summary.files)
+        print(f"{summary.folder}: {files}; {summary.tracks} person(s), {summary.frames} frames in "
+              f"{summary.wall_seconds:.1f} s ({summary.frames / summary.wall_seconds:.1f} frames/s)")
+    return 0
+
+
+class _Formatter(logging.Formatter):
+    """``monocap run: message``, with ``warning:`` before warnings and errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"monocap run: {prefix}{record.getMessage()}"
+
+
+@contextmanager
+def _logging_to_stderr(quiet: bool) -> Iterator[None]:
+    """monocap's log lines on stderr for the duration of the command: warnings always, the rest unless quiet."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    logger = logging.getLogger("monocap")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _floats(least: int, most: int):
+    """An argparse type: ``least`` to ``most`` comma-separated positive numbers."""
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.replace("x", ",").split(",")]
+        except ValueError:
+            values = []
+        if not least <= len(values) <= most or not all(v > 0 for v in values):
+            raise argparse.ArgumentTypeError(f"expected {least if least == most else f'{least} or {most}'} "
+                                             f"positive numbers separated by commas, got {text!r}")
+        return values
+    return parse

@@ -1,0 +1,231 @@
+"""What ``monocap run`` writes for one input: ``poses3d.npz`` and ``poses3d.json``, complete or not at all.
+
+Coordinate frames and units, in both files:
+
+- 3D: the camera frame, x right, y down, z forward (OpenCV's), origin at
+  the camera's optical centre, millimetres. ``poses3d`` is relative to the
+  pelvis (joint 0 is the origin); ``root_cam_mm`` is where the pelvis is, so
+  the absolute joints are ``poses3d + root_cam_mm[..., None, :]``. Joints in
+  Human3.6M-17 order (``joint_names``).
+- 2D: pixels, u right, v down, origin at the top-left corner of the
+  top-left pixel; keypoints in COCO-17 order (``keypoint_names``).
+- time: frame ``t`` is at ``t / fps`` seconds.
+
+``poses3d.npz``, the ``monocap lift`` output contract (`monocap.lift.contract`)
+for P tracked people over the T frames of the input, plus the 2D side:
+
+==================  ==================  ==================================================
+poses3d             (P, T, 17, 3) f4    mm, pelvis-relative; NaN where the person is absent
+                                        or too few joints were seen
+root_cam_mm         (P, T, 3) f4        mm; NaN where absent or not estimated
+joint_names         (17,)               H36M-17 names, the order of poses3d
+keypoints2d         (P, T, 17, 2) f4    px, COCO-17; NaN where the person is absent
+scores              (P, T, 17) f4       in [0, 1]; 0 where absent or the joint not found
+detected            (P, T) bool         found by the 2D stage in that frame (False where
+                                        absent, or on a short gap bridged by interpolation)
+keypoint_names      (17,)               COCO-17 names, the order of keypoints2d
+track_ids           (P,) i8             the person's id, as on the overlay
+fps                 ()                  frames per second
+focal, center       (2,) f8             fx, fy and cx, cy in pixels
+image_size          (2,) f8             width, height in pixels
+dist                (5,) f8             lens distortion k1, k2, k3, p1, p2 (0: none)
+model, licence      ()                  the lifter and the terms of use of its weights
+temporal, causal    () bool             neighbouring frames used; past frames only
+smoothed            () bool             roots One-Euro filtered
+source, backend     ()                  the input, the 2D backend
+==================  ==================  ==================================================
+
+``poses3d.json``: the same numbers, per person per frame, for tools without
+numpy. One object::
+
+    {"format": "monocap.poses3d", "version": 1, "source", "backend", "model", "licence",
+     "temporal", "smoothed", "fps", "frame_count", "units": {...}, "coordinate_frames": {...},
+     "camera": {"fx", "fy", "cx", "cy", "width", "height", "dist_k1_k2_k3_p1_p2"},
+     "joint_names": [17 names], "keypoint_names": [17 names],
+     "people": [{"track_id", "first_frame", "last_frame",
+                 "frames": [{"frame", "time_s", "detected",
+                             "root_cam_mm": [x, y, z] or null,
+                             "poses3d_mm": [[x, y, z] * 17] or null,
+                             "keypoints_px": [[u, v] * 17], "scores": [17 numbers]}]}]}
+
+A person lists only the frames it is present in (from its first to its last,
+short gaps bridged); ``null`` marks a pose or root that could not be
+estimated. Millimetres are rounded to 0.1, pixels to 0.01, scores to 0.001.
+
+`staged_folder` makes a run's output appear complete or not at all: the
+files are written into a hidden folder beside the final one, which is
+renamed into place only when everything is written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TextIO
+
+import numpy as np
+
+from ..camera import Intrinsics
+from ..skeleton import COCO17, H36M17
+
+NPZ_NAME = "poses3d.npz"
+JSON_NAME = "poses3d.json"
+JSON_FORMAT = "monocap.poses3d"
+JSON_VERSION = 1
+UNITS = {
+    "poses3d_mm": "millimetres, pelvis-relative", "root_cam_mm": "millimetres",
+    "keypoints_px": "pixels", "scores": "confidence in [0, 1], 0 = not found", "time_s": "seconds",
+}
+COORDINATE_FRAMES = {
+    "camera": "x right, y down, z forward (OpenCV), origin at the camera's optical centre; "
+              "absolute joints = poses3d_mm + root_cam_mm",
+    "pixels": "u right, v down, origin at the top-left corner of the top-left pixel",
+}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """3D motion of P tracked people over the T frames of one input (see the module docstring).
+
+    poses3d_mm: (P, T, 17, 3) float32 mm, camera frame, pelvis-relative, H36M-17.
+    root_cam_mm: (P, T, 3) float32 mm, camera frame.
+    keypoints_px: (P, T, 17, 2) float32 pixels, COCO-17; NaN where absent.
+    scores: (P, T, 17) float32 in [0, 1].
+    detected: (P, T) bool.
+    track_ids: (P,) int64.
+    """
+
+    poses3d_mm: np.ndarray
+    root_cam_mm: np.ndarray
+    keypoints_px: np.ndarray
+    scores: np.ndarray
+    detected: np.ndarray
+    track_ids: np.ndarray
+    fps: float
+    intrinsics: Intrinsics
+    model: str
+    licence: str
+    temporal: bool
+    smoothed: bool
+    source: str
+    backend: str
+
+    @property
+    def frame_count(self) -> int:
+        return self.poses3d_mm.shape[1]
+
+    @property
+    def present(self) -> np.ndarray:
+        """(P, T) bool: the person is tracked in that frame (detected, or bridged over a short gap)."""
+        return np.isfinite(self.keypoints_px).all(axis=(-2, -1))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The npz file's arrays."""
+        intr = self.intrinsics
+        return {
+            "poses3d": self.poses3d_mm.astype(np.float32),
+            "root_cam_mm": self.root_cam_mm.astype(np.float32),
+            "joint_names": np.array(H36M17.joints),
+            "keypoints2d": self.keypoints_px.astype(np.float32),
+            "scores": self.scores.astype(np.float32),
+            "detected": self.detected.astype(bool),
+            "keypoint_names": np.array(COCO17.joints),
+            "track_ids": self.track_ids.astype(np.int64),
+            "fps": np.array(float(self.fps)),
+            "focal": np.array([intr.fx, intr.fy]),
+            "center": np.array([intr.cx, intr.cy]),
+            "image_size": np.array([intr.width, intr.height], dtype=np.float64),
+            "dist": np.array(intr.dist, dtype=np.float64),
+            "model": np.array(self.model),
+            "licence": np.array(self.licence),
+            "temporal": np.array(self.temporal),
+            "causal": np.array(False),
+            "smoothed": np.array(self.smoothed),
+            "source": np.array(self.source),
+            "backend": np.array(self.backend),
+        }
+
+    def write(self, folder: Path) -> list[Path]:
+        """Write poses3d.npz and poses3d.json into ``folder``; returns their paths."""
+        npz, js = Path(folder) / NPZ_NAME, Path(folder) / JSON_NAME
+        with open(npz, "wb") as f:
+            np.savez(f, **self.arrays())
+        with open(js, "w", encoding="utf-8") as f:
+            self._write_json(f)
+        return [npz, js]
+
+    def _write_json(self, f: TextIO) -> None:
+        """The JSON document, written person by person and frame by frame so that it is never all in memory."""
+        intr = self.intrinsics
+        header = {
+            "format": JSON_FORMAT, "version": JSON_VERSION, "source": self.source, "backend": self.backend,
+            "model": self.model, "licence": self.licence, "temporal": self.temporal, "smoothed": self.smoothed,
+            "fps": float(self.fps), "frame_count": self.frame_count, "units": UNITS,
+            "coordinate_frames": COORDINATE_FRAMES,
+            "camera": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy, "width": intr.width,
+                       "height": intr.height, "dist_k1_k2_k3_p1_p2": list(intr.dist)},
+            "joint_names": list(H36M17.joints), "keypoint_names": list(COCO17.joints),
+        }
+        f.write(json.dumps(header)[:-1] + ', "people": [')
+        present = self.present
+        for p, track_id in enumerate(self.track_ids):
+            frames = np.flatnonzero(present[p])
+            person = {"track_id": int(track_id), "first_frame": int(frames[0]), "last_frame": int(frames[-1])}
+            f.write(("" if p == 0 else ", ") + json.dumps(person)[:-1] + ', "frames": [')
+            f.write(", ".join(json.dumps(self._frame_entry(p, int(t))) for t in frames))
+            f.write("]}")
+        f.write("]}\n")
+
+    def _frame_entry(self, p: int, t: int) -> dict:
+        return {
+            "frame": t, "time_s": round(t / self.fps, 6), "detected": bool(self.detected[p, t]),
+            "root_cam_mm": _rounded_or_null(self.root_cam_mm[p, t], 1),
+            "poses3d_mm": _rounded_or_null(self.poses3d_mm[p, t], 1),
+            "keypoints_px": np.round(self.keypoints_px[p, t].astype(np.float64), 2).tolist(),
+            "scores": np.round(self.scores[p, t].astype(np.float64), 3).tolist(),
+        }
+
+
+def _rounded_or_null(values: np.ndarray, decimals: int) -> list | None:
+    """Nested lists rounded to ``decimals``, or None (JSON null) when any value is NaN."""
+    values = values.astype(np.float64)
+    return np.round(values, decimals).tolist() if np.isfinite(values).all() else None
+
+
+@contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """A hidden temporary folder beside ``final`` that becomes ``final`` when the block succeeds.
+
+    When the block raises, the temporary folder is removed (and the parent
+    folder too, if this call created it and it is empty). An existing
+    ``final`` folder is replaced only once the new one is complete.
+    """
+    final = Path(final)
+    created_parent = not final.parent.exists()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+        _replace_folder(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created_parent and not any(final.parent.iterdir()):
+            final.parent.rmdir()
+        raise
+
+
+def _replace_folder(new: Path, final: Path) -> None:
+    """Move ``new`` to ``final``; an earlier ``final`` is set aside first and deleted once the move is done."""
+    if not final.exists():
+        os.replace(new, final)
+        return
+    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)

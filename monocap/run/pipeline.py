@@ -1,0 +1,425 @@
+"""`Pipeline`: video, images or webcam → the 3D motion of every person in view.
+
+Construct once (the lifter loads here), then for each input either::
+
+    pipeline = Pipeline(backend="mediapipe", model="default")
+    for result in pipeline.stream("webcam:0"):          # live: FrameResult per frame
+        result.track_ids, result.poses3d_mm, result.root_cam_mm
+    summary = pipeline.run("clip.mp4", "out")           # whole video → out/clip/
+
+Per frame: decode (background thread) → 2D keypoints (the backend) →
+tracking (`PoseTracker`). Then:
+
+- ``stream`` lifts each live track with the *causal* temporal lifter on a
+  window of its recent keypoints, so a frame's pose never waits for later
+  frames, and places its root by `fit_root_positions`, One-Euro filtered.
+- ``run`` keeps only each track's keypoints (about 200 bytes per person and
+  frame; decoded frames are dropped as soon as the 2D stage has seen them),
+  and at the end lifts every track at once with the *centred* temporal
+  lifter, fits its roots, and smooths them forwards and backwards (no lag).
+  It writes ``poses3d.npz`` and ``poses3d.json`` (`monocap.io.results`) and
+  ``overlay.mp4`` (`monocap.viz`) into ``OUTDIR/<name>/``, which appears
+  only once everything is written.
+
+The overlay is rendered in a second decoding pass: it shows the final
+tracks (after gaps are bridged and short tracks dropped) and the centred
+lifter's poses, which look about a second ahead, so neither exists while the
+first pass runs. Drawing during that pass would mean holding that second of
+decoded frames (over 200 MB at 1768x994) and still guessing which tracks
+survive; decoding twice costs time instead of memory.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict, deque
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from ..camera import Intrinsics
+from ..detect2d import Detections2D, KeypointTrack, create_detector, read_keypoint_file
+from ..detect2d.tracking import LivePoses, PoseTracker, Track
+from ..fit import OneEuroFilter, filter_sequence, fit_root_positions
+from ..io.results import RunResult, staged_folder
+from ..io.video import DEFAULT_FPS, FrameSource, SourceError, SourceInfo, open_source
+from ..lift.contract import UNKNOWN_LICENCE
+from ..lift.lifter import MODEL_FPS, Lifter
+from ..skeleton import COCO17, H36M17, to_h36m17
+from ..viz.overlay import OVERLAY_NAME, write_overlay
+from .camera import CameraSpec
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("mediapipe", "rtmpose", "file")
+KEYPOINT_FILE_SUFFIXES = (".json", ".npz")
+MIN_TRACK_FRAMES = 10
+# One-Euro settings for root positions in mm: 1 Hz cutoff at rest, +1 Hz per 200 mm/s of motion, so that
+# depth jitter is smoothed while a walking person (about 1500 mm/s) is followed at about 8 Hz.
+ROOT_FILTER = {"min_cutoff": 1.0, "beta": 0.005, "d_cutoff": 1.0}
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The people in one frame of a stream: K live tracks, in increasing id order.
+
+    frame_index: from 0; time_s = frame_index / fps.
+    track_ids: (K,) int64, stable across frames.
+    keypoints_px: (K, 17, 2) float32 pixels, COCO-17; held from the last
+        detection while a track is in a short gap.
+    scores: (K, 17) float32 in [0, 1].
+    poses3d_mm: (K, 17, 3) float32 mm, camera frame (x right, y down,
+        z forward), H36M-17, relative to the pelvis; NaN where too few joints were seen.
+    root_cam_mm: (K, 3) float32 mm, the pelvis in the camera frame; NaN where not estimated.
+    detected: (K,) bool, found by the 2D stage in this frame.
+    confirmed: (K,) bool, long and sure enough that `Pipeline.run` would keep it.
+    image_rgb: the frame, (H, W, 3) uint8; None for keypoint files.
+    """
+
+    frame_index: int
+    time_s: float
+    track_ids: np.ndarray
+    keypoints_px: np.ndarray
+    scores: np.ndarray
+    poses3d_mm: np.ndarray
+    root_cam_mm: np.ndarray
+    detected: np.ndarray
+    confirmed: np.ndarray
+    image_rgb: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def joints_cam_mm(self) -> np.ndarray:
+        """(K, 17, 3) absolute joint positions in the camera frame, mm."""
+        return self.poses3d_mm + self.root_cam_mm[:, None, :]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `Pipeline.run` did.
+
+    folder: OUTDIR/<name>; files: what was written there.
+    frames: frames processed; tracks: people in the output.
+    overlay_codec: "H.264" or "MPEG-4 Part 2 (mp4v)", None without an overlay.
+    seconds: wall time per stage: "start" (building the 2D backend),
+        "decode" (on the background thread, overlapping the others),
+        "decode_wait" (the first pass waiting for frames), "2d", "track",
+        "lift", "root", "write", "overlay" (the second pass: decoding,
+        drawing, encoding).
+    wall_seconds: the whole call.
+    """
+
+    folder: Path
+    files: tuple[Path, ...]
+    frames: int
+    tracks: int
+    overlay_codec: str | None
+    seconds: dict[str, float]
+    wall_seconds: float
+
+
+class StageClock:
+    """Wall seconds per named stage, summed over calls: ``with clock("2d"): ...``."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class _Input:
+    """An opened input: what it is, and its frames (images) or its keypoints (a keypoint file)."""
+
+    info: SourceInfo
+    frames: FrameSource | None = None
+    keypoints: KeypointTrack | None = None
+
+
+@dataclass(frozen=True)
+class _Observation:
+    """One frame after the 2D stage: its index, image (None for keypoint files) and COCO-17 detections."""
+
+    index: int
+    image_rgb: np.ndarray | None
+    detections: Detections2D
+
+
+class Pipeline:
+    """Video, images or webcam → per-person 3D poses; see the module docstring.
+
+    backend: "mediapipe" (offline default, one person), "rtmpose"
+        (multi-person, ONNX weights downloaded once or ``weights``), or
+        "file" (precomputed keypoints: COCO or OpenPose JSON, lift-contract npz).
+    model: the lifter, "default", "h36m" (research only) or a weight file.
+    camera: how the intrinsics are chosen (default: 55° horizontal field of view).
+    temporal: lift with neighbouring frames (``run``: centred over the
+        whole track; ``stream``: causal); False lifts each frame alone.
+    smoothing: One-Euro filter on the root positions.
+    fps: frame rate of image folders and keypoint files (default 30), or
+        the rate to assume for a video instead of the one it declares.
+    image_size: (width, height) of the frames of a keypoint file, where the
+        file does not say or should be overridden.
+    min_track_frames: tracks spanning fewer frames are dropped by ``run``
+        (never more than the input is long, so a short clip or a single image
+        keeps its people).
+    weights, detector_options: passed to the 2D backend.
+    """
+
+    def __init__(self, backend: str = "mediapipe", model: str | Path = "default", *,
+                 camera: CameraSpec | None = None, temporal: bool = True, smoothing: bool = True,
+                 fps: float | None = None, image_size: tuple[int, int] | None = None,
+                 min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
+                 detector_options: dict | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        if min_track_frames < 1:
+            raise ValueError(f"min_track_frames must be at least 1, got {min_track_frames}")
+        self.backend = backend
+        self.camera = camera or CameraSpec()
+        self.temporal = temporal
+        self.smoothing = smoothing
+        self.fps = fps
+        self.image_size = image_size
+        self.min_track_frames = min_track_frames
+        self.detector_options = dict(detector_options or {})
+        if weights is not None:
+            self.detector_options["weights"] = weights
+        self.lifter = Lifter(model)
+
+    # --- streaming ------------------------------------------------------------------------------
+
+    def stream(self, source: str | Path | FrameSource, max_frames: int | None = None) -> Iterator[FrameResult]:
+        """Yield a `FrameResult` for every frame of ``source`` as soon as it is processed (causal lifting)."""
+        inp = self._open(source)
+        info = inp.info
+        intrinsics = self.camera.intrinsics(info.image_size)
+        tracker = PoseTracker(min_length=self._min_length(info))
+        lift = _CausalLift(self.lifter, intrinsics, info.fps, self.temporal, self.smoothing)
+        with closing(self._observe(inp, StageClock())) as observations:
+            for obs in islice(observations, max_frames):
+                live = tracker.step(obs.index, obs.detections)
+                poses, roots = lift(live)
+                yield FrameResult(obs.index, obs.index / info.fps, live.track_ids, live.keypoints_px, live.scores,
+                                  poses, roots, live.detected, live.confirmed, obs.image_rgb)
+
+    # --- whole videos ---------------------------------------------------------------------------
+
+    def run(self, source: str | Path | FrameSource, outdir: str | Path, *, overlay: bool = True,
+            progress: bool = False, max_frames: int | None = None) -> RunSummary:
+        """Process a whole input and write ``OUTDIR/<name>/`` (see the module docstring).
+
+        An input that cannot be read raises `SourceError` (a ValueError)
+        before anything is written; a failure later leaves no output folder.
+        A webcam runs until ``max_frames`` or Ctrl-C, then writes what it saw.
+        """
+        start = time.perf_counter()
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+        inp = self._open(source)
+        info = inp.info
+        intrinsics = self.camera.intrinsics(info.image_size)
+        clock = StageClock()
+        folder = Path(outdir) / info.name
+        with staged_folder(folder) as stage:
+            # A source passed in may have been read before: count this pass only.
+            decoded_before = (inp.frames.decode_seconds, inp.frames.wait_seconds) if inp.frames else (0.0, 0.0)
+            tracks, n_frames = self._detect_and_track(inp, clock, progress, max_frames)
+            if inp.frames is not None:
+                clock.seconds["decode"] = inp.frames.decode_seconds - decoded_before[0]
+                clock.seconds["decode_wait"] = inp.frames.wait_seconds - decoded_before[1]
+            result = self._lift_tracks(tracks, n_frames, intrinsics, info, clock)
+            with clock("write"):
+                written = result.write(stage)
+            codec = None
+            if overlay:
+                codec = self._overlay(inp, result, stage, clock, progress)
+                if codec:
+                    written.append(stage / OVERLAY_NAME)
+        return RunSummary(folder, tuple(folder / p.name for p in written), n_frames, len(tracks), codec,
+                          dict(clock.seconds), time.perf_counter() - start)
+
+    def _detect_and_track(self, inp: _Input, clock: StageClock, progress: bool,
+                          max_frames: int | None) -> tuple[list[Track], int]:
+        """The first pass: every frame through the 2D stage and the tracker; returns the finished tracks."""
+        info = inp.info
+        tracker = PoseTracker(min_length=self._min_length(info))
+        total = info.frame_count if max_frames is None or info.frame_count is None else \
+            min(max_frames, info.frame_count)
+        n_frames = 0
+        bar = tqdm(total=total, disable=not progress, unit="frame", desc=f"{info.name}: 2D + tracking")
+        with bar, closing(self._observe(inp, clock)) as observations:
+            try:
+                for obs in islice(observations, max_frames):
+                    with clock("track"):
+                        tracker.update(obs.index, obs.detections)
+                    n_frames += 1
+                    bar.update()
+            except KeyboardInterrupt:
+                if not info.live:
+                    raise
+                log.info("%s: stopped after %d frames", info.path, n_frames)
+        with clock("track"):
+            tracks = tracker.finish()
+        dropped = sum(tracker.dropped.values())
+        if tracks and dropped:
+            log.info("%s: %s", info.path, tracker.drop_summary())
+        elif not tracks:
+            why = f"nobody tracked for long enough ({tracker.drop_summary()})" if dropped else "nobody found"
+            log.warning("%s: %s in %d frame(s); the output has zero tracks", info.path, why, n_frames)
+        return tracks, n_frames
+
+    def _lift_tracks(self, tracks: list[Track], n_frames: int, intrinsics: Intrinsics, info: SourceInfo,
+                     clock: StageClock) -> RunResult:
+        """Every whole track lifted (centred temporal lifter), rooted and smoothed, on the frames of the input."""
+        P, J2, J3 = len(tracks), len(COCO17), len(H36M17)
+        poses = np.full((P, n_frames, J3, 3), np.nan, np.float32)
+        roots = np.full((P, n_frames, 3), np.nan, np.float32)
+        keypoints = np.full((P, n_frames, J2, 2), np.nan, np.float32)
+        scores = np.zeros((P, n_frames, J2), np.float32)
+        detected = np.zeros((P, n_frames), bool)
+        for p, track in enumerate(tracks):
+            with clock("lift"):
+                lifted = self.lifter(track.keypoints_px, track.scores, intrinsics, COCO17.name,
+                                     temporal=self.temporal, fps=info.fps)
+            with clock("root"):
+                root = fit_roots(lifted.poses3d_mm, track.keypoints_px, track.scores, intrinsics)
+                if self.smoothing:
+                    # Forwards, then backwards over the result: the second pass undoes the first one's lag.
+                    root = filter_sequence(root, info.fps, **ROOT_FILTER)
+                    root = filter_sequence(root[::-1], info.fps, **ROOT_FILTER)[::-1]
+            t = track.frames
+            poses[p, t], roots[p, t] = lifted.poses3d_mm, root
+            keypoints[p, t], scores[p, t], detected[p, t] = track.keypoints_px, track.scores, track.detected
+        return RunResult(poses, roots, keypoints, scores, detected, np.array([t.track_id for t in tracks], np.int64),
+                         info.fps, intrinsics, self.lifter.model_name,
+                         str(self.lifter.info.get("licence", UNKNOWN_LICENCE)), self.temporal, self.smoothing,
+                         info.path, self.backend)
+
+    def _overlay(self, inp: _Input, result: RunResult, stage: Path, clock: StageClock,
+                 progress: bool) -> str | None:
+        info = inp.info
+        if inp.frames is None:
+            log.info("%s: no overlay, keypoint files have no images", info.path)
+            return None
+        if info.live:
+            log.info("%s: no overlay, a live source cannot be read a second time", info.path)
+            return None
+        with clock("overlay"):
+            return write_overlay(inp.frames, result, stage / OVERLAY_NAME, progress)
+
+    # --- shared by both modes -------------------------------------------------------------------
+
+    def _open(self, source: str | Path | FrameSource) -> _Input:
+        """Open and check an input; raises `SourceError` (a ValueError) for one that cannot be used."""
+        if isinstance(source, FrameSource):
+            return _Input(source.info, frames=source)
+        path = Path(source)
+        if self.backend == "file":
+            keypoints = read_keypoint_file(path, self.image_size)
+            return _Input(_keypoint_file_info(path, keypoints, self.fps), keypoints=keypoints)
+        if path.suffix.lower() in KEYPOINT_FILE_SUFFIXES and path.is_file():
+            raise SourceError(f"{path}: looks like a keypoint file; read it with the file backend (--backend file)")
+        frames = open_source(source, fps=self.fps)
+        return _Input(frames.info, frames=frames)
+
+    def _observe(self, inp: _Input, clock: StageClock) -> Iterator[_Observation]:
+        """Each frame's COCO-17 detections, from the 2D backend or the keypoint file."""
+        if inp.keypoints is not None:
+            for index, dets in enumerate(inp.keypoints):
+                yield _Observation(index, None, dets.to_coco17())
+            return
+        with clock("start"):
+            detector = create_detector(self.backend, **self.detector_options)
+        with detector as detect:
+            for frame in inp.frames:
+                with clock("2d"):
+                    dets = detect(frame.rgb).to_coco17()
+                yield _Observation(frame.index, frame.rgb, dets)
+
+    def _min_length(self, info: SourceInfo) -> int:
+        return min(self.min_track_frames, info.frame_count or self.min_track_frames)
+
+
+def fit_roots(poses_mm: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray,
+              intrinsics: Intrinsics) -> np.ndarray:
+    """Camera-frame pelvis positions (T, 3) mm for lifted poses (T, 17, 3) and their COCO-17 keypoints (T, 17, 2) px."""
+    kp, sc = to_h36m17(keypoints_px, scores, COCO17.name)
+    return fit_root_positions(poses_mm, intrinsics.pixels_to_normalized(kp), sc)
+
+
+class _CausalLift:
+    """The causal lifter run frame by frame: every live track keeps a window of its latest keypoints.
+
+    All live tracks are lifted in one batch per frame. A track younger than
+    the window is padded at the start with its first keypoints, as the
+    causal lifter pads a sequence itself, so padding does not change its pose.
+    """
+
+    def __init__(self, lifter: Lifter, intrinsics: Intrinsics, fps: float, temporal: bool, smoothing: bool):
+        self.lifter = lifter
+        self.intrinsics = intrinsics
+        self.fps = fps
+        self.temporal = temporal
+        self.smoothing = smoothing
+        self.window = causal_window(lifter, fps) if temporal else 1
+        self._history: dict[int, deque] = {}
+        self._filters: dict[int, OneEuroFilter] = {}
+
+    def __call__(self, live: LivePoses) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 17, 3) poses and (K, 3) roots, mm, of the live tracks."""
+        ids = live.track_ids.tolist()
+        for gone in self._history.keys() - set(ids):
+            del self._history[gone]
+            self._filters.pop(gone, None)
+        if not ids:
+            return np.zeros((0, len(H36M17), 3), np.float32), np.zeros((0, 3), np.float32)
+        windows = []
+        for k, track_id in enumerate(ids):
+            history = self._history.setdefault(track_id, deque(maxlen=self.window))
+            history.append((live.keypoints_px[k], live.scores[k]))
+            windows.append([history[0]] * (self.window - len(history)) + list(history))
+        keypoints = np.array([[kp for kp, _ in w] for w in windows])
+        scores = np.array([[sc for _, sc in w] for w in windows])
+        lifted = self.lifter(keypoints, scores, self.intrinsics, COCO17.name, temporal=self.temporal, causal=True,
+                             fps=self.fps)
+        poses = lifted.poses3d_mm[:, -1]
+        roots = fit_roots(poses, live.keypoints_px, live.scores, self.intrinsics)
+        if self.smoothing:
+            roots = np.stack([self._filters.setdefault(track_id, OneEuroFilter(self.fps, **ROOT_FILTER))(root)
+                              for track_id, root in zip(ids, roots)])
+        return poses.astype(np.float32), roots.astype(np.float32)
+
+
+def causal_window(lifter: Lifter, fps: float) -> int:
+    """Frames of history at ``fps`` that cover the causal lifter's receptive field (also when it resamples)."""
+    receptive_field = 1 + 2 * sum(lifter.model.dilations)  # model frames: three taps per dilated layer
+    return math.ceil((receptive_field - 1) * max(fps, MODEL_FPS) / MODEL_FPS) + 1
+
+
+def _keypoint_file_info(path: Path, track: KeypointTrack, fps: float | None) -> SourceInfo:
+    """A keypoint file as an input: one camera, so every frame must have the same image size."""
+    if not len(track):
+        raise SourceError(f"{path}: no frames in this keypoint file")
+    sizes = {dets.image_size for dets in track}
+    if len(sizes) > 1:
+        first = track[0].image_size
+        index = next(i for i, dets in enumerate(track) if dets.image_size != first)
+        raise SourceError(f"{path}: frame {track.frame_names[index]} is {track[index].image_size[0]}x"
+                          f"{track[index].image_size[1]} pixels but frame {track.frame_names[0]} is "
+                          f"{first[0]}x{first[1]}; one input is one camera, so pass one image size "
+                          "(--image-size W,H) or split the file")
+    width, height = track[0].image_size
+    return SourceInfo(path.stem if path.is_file() else path.resolve().name, str(path), "keypoints", (width, height),
+                      fps or track.fps or DEFAULT_FPS, len(track))
