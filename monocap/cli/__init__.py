@@ -15,9 +15,10 @@ from . import bench, lift, run, train
 SUBCOMMANDS = (lift, train, bench, run)
 
 EPILOG = """examples:
+  monocap run clip.mp4 -o out                       # video → out/clip/poses3d.npz, .json, overlay.mp4
   monocap lift keypoints.npz poses3d.npz            # 2D keypoints (pixels) → 3D (mm), default model
   monocap lift keypoints.npz poses3d.npz --single   # frame by frame, no temporal context
-  monocap train --data open                         # retrain the default (open-data) lifter
+  monocap train --data open --out default.npz       # retrain the default (open-data) lifter
   monocap bench lift                                # accuracy and speed tables
 """
 
