@@ -197,6 +197,8 @@ class Trainer:
                 continue
             if stage != self.stage:
                 self.stage, self.step = stage, 0
+                for head in self.net.heads.values():
+                    head.start_as_no_correction()
                 self._new_optimizer()
             bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.data} {stage}", disable=self.quiet,
                        file=sys.stderr, smoothing=0.05)

@@ -41,10 +41,13 @@ class TemporalHead(nn.Module):
         self.mixes = nn.ModuleList(nn.Conv1d(channels, channels, 1) for _ in dilations)
         self.bn_mixes = nn.ModuleList(nn.BatchNorm1d(channels) for _ in dilations)
         self.out = nn.Conv1d(channels, n_out, 1)
-        # Start as "no correction", so the temporal model begins exactly where the frame model is.
+        self.drop = nn.Dropout(dropout)
+        self.start_as_no_correction()
+
+    def start_as_no_correction(self):
+        """Zero the output layer, so the temporal model begins exactly where the frame model is."""
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.drop = nn.Dropout(dropout)
 
     def forward(self, h):  # h: (B, width, T)
         z = self.drop(F.relu(self.bn_in(self.inp(h))))
