@@ -124,17 +124,6 @@ def test_cli_single_and_causal_exclude_each_other(tmp_path, capsys):
 # -- lifting, with throwaway random weights (shapes only) ----------------------------------------------
 
 @pytest.fixture(scope="module")
-def random_weights(tmp_path_factory) -> Path:
-    pytest.importorskip("torch")
-    from monocap.train.export import export_weights
-    from monocap.train.model import LiftNet
-
-    path = tmp_path_factory.mktemp("weights") / "random.npz"
-    export_weights(LiftNet(width=64, blocks=1, temporal_channels=16).eval(), path, {"licence": "test only"})
-    return path
-
-
-@pytest.fixture(scope="module")
 def s8_takes(shared_data) -> tuple[np.ndarray, np.ndarray, object]:
     """Three S8 actions, 200 frames each, seen by one real camera: (P=3, T=200) world joints → pixels.
 

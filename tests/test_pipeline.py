@@ -27,17 +27,6 @@ RUN_KEYS = {"keypoints2d", "scores", "detected", "keypoint_names", "track_ids", 
 
 
 @pytest.fixture(scope="module")
-def random_weights(tmp_path_factory) -> Path:
-    pytest.importorskip("torch")
-    from monocap.train.export import export_weights
-    from monocap.train.model import LiftNet
-
-    path = tmp_path_factory.mktemp("weights") / "random.npz"
-    export_weights(LiftNet(width=64, blocks=1, temporal_channels=16).eval(), path, {"licence": "test only"})
-    return path
-
-
-@pytest.fixture(scope="module")
 def media(shared_data) -> Path:
     return shared_data / "media"
 
