@@ -32,7 +32,7 @@ one per item.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -123,10 +123,7 @@ class AugmentConfig:
     @classmethod
     def none(cls) -> "AugmentConfig":
         """No augmentation at all: exact projections of the unaltered poses (validation, tests)."""
-        return cls(mirror_prob=0.0, body_scale=(1.0, 1.0), speed=(1.0, 1.0), coco_input_share=0.0,
-                   noise_std=(0.0, 0.0), noise_corr=(0.0, 0.0), outlier_prob=0.0, bias_std=0.0,
-                   swap_prob=0.0, missing_prob=0.0, limb_missing_prob=0.0, truncation_prob=0.0,
-                   detector_scores=False)
+        return replace(cls.clean(), mirror_prob=0.0, speed=(1.0, 1.0), noise_std=(0.0, 0.0))
 
 
 @dataclass(frozen=True)
