@@ -14,7 +14,7 @@ pytest.importorskip("mediapipe")
 
 from monocap import Pipeline  # noqa: E402
 from monocap.cli import main  # noqa: E402
-from monocap.io.results import staged_folder  # noqa: E402
+from monocap.io.results import RunResult, staged_folder  # noqa: E402
 from monocap.lift.lifter import Lifter  # noqa: E402
 from monocap.run import CameraSpec  # noqa: E402
 from monocap.skeleton import COCO17, H36M17  # noqa: E402
@@ -304,3 +304,13 @@ def test_bench_speed_times_every_stage_over_repeated_loops(media, random_weights
     assert {"decode", "2d", "track", "lift", "root", "write", "overlay"} <= figures["ms_per_frame"].keys()
     assert figures["fps_end_to_end"] > figures["fps_with_overlay"] > 0
     assert "| 2d |" in capsys.readouterr().out
+
+
+def test_run_result_loads_back_what_the_run_wrote(demo_run, tmp_path):
+    loaded = RunResult.load(demo_run.folder)
+    with np.load(demo_run.folder / "poses3d.npz") as npz:
+        for key, value in loaded.arrays().items():
+            np.testing.assert_array_equal(value, npz[key], err_msg=key)
+    (tmp_path / "poses3d.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="poses3d.npz: not a readable npz"):
+        RunResult.load(tmp_path)

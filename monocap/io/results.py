@@ -148,6 +148,31 @@ class RunResult:
             "backend": np.array(self.backend),
         }
 
+    @classmethod
+    def load(cls, path: str | Path) -> "RunResult":
+        """Read a run back from its ``poses3d.npz`` (or the folder holding it); ValueError names the file."""
+        path = Path(path)
+        npz = path / NPZ_NAME if path.is_dir() else path
+        if not npz.is_file():
+            raise FileNotFoundError(f"{npz}: no such file (a `monocap run` output folder holds {NPZ_NAME})")
+        try:
+            with np.load(npz, allow_pickle=False) as f:
+                a = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{npz}: not a readable npz file ({err})") from None
+        missing = sorted({"poses3d", "root_cam_mm", "keypoints2d", "scores", "detected", "track_ids", "fps",
+                          "focal", "center", "image_size"} - a.keys())
+        if missing:
+            raise ValueError(f"{npz}: not a `monocap run` output (missing {', '.join(missing)})")
+        width, height = (int(v) for v in a["image_size"])
+        dist = tuple(float(v) for v in a.get("dist", np.zeros(5)))
+        intrinsics = Intrinsics(*(float(v) for v in a["focal"]), *(float(v) for v in a["center"]), width, height,
+                                dist)
+        text = lambda key: str(a[key]) if key in a else ""
+        return cls(a["poses3d"], a["root_cam_mm"], a["keypoints2d"], a["scores"], a["detected"].astype(bool),
+                   a["track_ids"], float(a["fps"]), intrinsics, text("model"), text("licence"),
+                   bool(a.get("temporal", True)), bool(a.get("smoothed", False)), text("source"), text("backend"))
+
     def write(self, folder: Path) -> list[Path]:
         """Write poses3d.npz and poses3d.json into ``folder``; returns their paths."""
         npz, js = Path(folder) / NPZ_NAME, Path(folder) / JSON_NAME
