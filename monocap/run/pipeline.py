@@ -217,12 +217,14 @@ class Pipeline:
     # --- whole videos ---------------------------------------------------------------------------
 
     def run(self, source: str | Path | FrameSource, outdir: str | Path, *, overlay: bool = True,
-            progress: bool = False, max_frames: int | None = None) -> RunSummary:
+            progress: bool = False, max_frames: int | None = None, name: str | None = None) -> RunSummary:
         """Process a whole input and write ``OUTDIR/<name>/`` (see the module docstring).
 
         An input that cannot be read raises `SourceError` (a ValueError)
         before anything is written; a failure later leaves no output folder.
         A webcam runs until ``max_frames`` or Ctrl-C, then writes what it saw.
+        ``name``: the output folder's name instead of the input's (``monocap
+        batch`` names outputs so that two inputs never share a folder).
         """
         start = time.perf_counter()
         if max_frames is not None and max_frames < 1:
@@ -231,7 +233,7 @@ class Pipeline:
         info = inp.info
         intrinsics = self.camera.intrinsics(info.image_size)
         clock = StageClock()
-        folder = Path(outdir) / info.name
+        folder = Path(outdir) / (name or info.name)
         with staged_folder(folder) as stage:
             # A source passed in may have been read before: count this pass only.
             decoded_before = (inp.frames.decode_seconds, inp.frames.wait_seconds) if inp.frames else (0.0, 0.0)
