@@ -50,6 +50,15 @@ def add_parser(sub, parents):
     p.add_argument("input", metavar="INPUT", help="video, image, folder of images, webcam:N, or a keypoint file")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                    help="folder to write OUTDIR/<input name>/ into")
+    add_pipeline_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_pipeline_arguments(p) -> None:
+    """The options that say how one input is processed; ``monocap batch`` takes the same ones.
+
+    `pipeline_options` and `run_options` turn them into `Pipeline` and `Pipeline.run` arguments.
+    """
     p.add_argument("--backend", choices=("mediapipe", "rtmpose", "file"), default="mediapipe",
                    help="2D keypoints: mediapipe (offline, one person), rtmpose (several people), "
                         "file (precomputed) (default: %(default)s)")
@@ -71,11 +80,11 @@ def add_parser(sub, parents):
     p.add_argument("--min-track-frames", type=int, metavar="N",
                    help="drop people tracked for fewer frames (default: 10, or the whole input if shorter)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
-    p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from ..run import CameraSpec, Pipeline
+def pipeline_options(args) -> dict:
+    """`Pipeline` keyword arguments from the options of `add_pipeline_arguments` (picklable, for batch workers)."""
+    from ..run import CameraSpec
 
     if args.calibration is not None:
         camera = CameraSpec.from_calibration(args.calibration)
@@ -85,12 +94,22 @@ def run(args) -> int:
         camera = CameraSpec(hfov_deg=DEFAULT_HFOV_DEG if args.fov is None else args.fov, source="--fov")
     image_size = None if args.image_size is None else tuple(int(v) for v in args.image_size)
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
+    return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
+                smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
+                **tracking)
+
+
+def run_options(args) -> dict:
+    """`Pipeline.run` keyword arguments (other than the input, OUTDIR and progress) from the same options."""
+    return dict(overlay=not args.no_overlay, max_frames=args.max_frames)
+
+
+def run(args) -> int:
+    from ..run import Pipeline
+
     with _logging_to_stderr(args.quiet):
-        pipeline = Pipeline(args.backend, args.model, camera=camera, temporal=not args.single,
-                            smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size,
-                            weights=args.weights, **tracking)
-        summary = pipeline.run(args.input, args.output, overlay=not args.no_overlay, progress=not args.quiet,
-                               max_frames=args.max_frames)
+        pipeline = Pipeline(**pipeline_options(args))
+        summary = pipeline.run(args.input, args.output, progress=not args.quiet, **run_options(args))
     if not args.quiet:
         files = ", ".join(f.name + (f" ({summary.overlay_codec})" if f.suffix == ".mp4" else "")
                           for f in summary.files)
