@@ -12,13 +12,18 @@ EXAMPLES = """examples:
   monocap train --data h36m --out runs/h36m_holdout.npz
   # ... and the final research model on all five training subjects
   monocap train --data h36m --no-holdout --out monocap/lift/weights/h36m.npz
+  # the 3D pose prior (diffusion) behind `monocap lift --hypotheses M`
+  monocap train --kind diffusion --data open --out monocap/lift/weights/prior_default.npz --steps 3000
 Interrupted runs resume from WORK_DIR/checkpoint.pt when started again with the same arguments.
 """
 
 
 def add_parser(sub, parents):
-    p = sub.add_parser("train", parents=parents, help="train a 2D→3D lifter (needs the [train] extra: PyTorch)",
+    p = sub.add_parser("train", parents=parents,
+                       help="train a 2D→3D lifter or 3D pose prior (needs the [train] extra: PyTorch)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kind", choices=["lifter", "diffusion"], default="lifter",
+                   help="lifter (2D→3D network) or diffusion (3D pose prior; uses --steps, --batch)")
     p.add_argument("--data", choices=["open", "h36m"], required=True, help="training data")
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.npz)")
     p.add_argument("--work-dir", type=Path, help="checkpoints (default: runs/<out name>)")
@@ -29,6 +34,8 @@ def add_parser(sub, parents):
     p.add_argument("--steps-temporal", type=int, default=3000)
     p.add_argument("--batch-single", type=int, default=1024)
     p.add_argument("--batch-temporal", type=int, default=32)
+    p.add_argument("--steps", type=int, default=8000, help="diffusion: training steps")
+    p.add_argument("--batch", type=int, default=512, help="diffusion: poses per step")
     p.add_argument("--window", type=int, default=81, help="frames per temporal training window")
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--blocks", type=int, default=2)
@@ -44,13 +51,21 @@ def run(args) -> int:
         from ..train.loop import TrainConfig, Trainer
     except ImportError as exc:
         raise ImportError(f"training needs PyTorch: pip install 'monocap[train]' ({exc})") from None
-    cfg = TrainConfig(data=args.data, out=args.out, work_dir=args.work_dir or Path("runs") / args.out.stem,
-                      data_root=args.data_root, holdout=args.holdout, steps_single=args.steps_single,
-                      steps_temporal=args.steps_temporal, batch_single=args.batch_single,
-                      batch_temporal=args.batch_temporal, window=args.window, width=args.width,
-                      blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
-                      eval_every=args.eval_every)
-    meta = Trainer(cfg, quiet=args.quiet).run()
+    if args.kind == "diffusion":
+        from ..train.diffusion import DiffusionConfig, DiffusionTrainer
+        cfg = DiffusionConfig(data=args.data, out=args.out, work_dir=args.work_dir or Path("runs") / args.out.stem,
+                              data_root=args.data_root, holdout=args.holdout, steps=args.steps, batch=args.batch,
+                              lr=args.lr, seed=args.seed, threads=args.threads, eval_every=args.eval_every)
+        trainer = DiffusionTrainer(cfg, quiet=args.quiet)
+    else:
+        cfg = TrainConfig(data=args.data, out=args.out, work_dir=args.work_dir or Path("runs") / args.out.stem,
+                          data_root=args.data_root, holdout=args.holdout, steps_single=args.steps_single,
+                          steps_temporal=args.steps_temporal, batch_single=args.batch_single,
+                          batch_temporal=args.batch_temporal, window=args.window, width=args.width,
+                          blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
+                          eval_every=args.eval_every)
+        trainer = Trainer(cfg, quiet=args.quiet)
+    meta = trainer.run()
     if not args.quiet:
         print(json.dumps(meta, indent=1))
     return 0

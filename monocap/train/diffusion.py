@@ -1,0 +1,266 @@
+"""Training of the 3D pose prior: a denoising diffusion model over single poses (PyTorch).
+
+The prior never sees 2D. It learns the distribution of root-relative
+H36M-17 poses *as the lifter's virtual camera sees them* (the targets of
+`PairSampler`: the camera turned to look straight at the pelvis), because
+guidance by 2D keypoints happens in that camera at inference
+(`monocap.lift.diffusion`). The virtual cameras' random placement is the
+rotation augmentation; mirroring and body-size scaling come from the same
+sampler.
+
+Model: a residual MLP that predicts the clean pose x0 from a noised one
+x_t = sqrt(ᾱ(t))·x0 + sqrt(1-ᾱ(t))·ε, with a cosine schedule ᾱ over a
+continuous time t ∈ [0, 1] given as a sinusoidal embedding. Poses are the
+16 non-root joints in metres, standardised per coordinate. The loss is the
+x0 error weighted by min(SNR + 1, 5) (the v-prediction weight, truncated so
+that nearly clean inputs do not dominate).
+
+Export: float16 ``.npz`` (layer arrays + JSON ``config``) read by
+`monocap.lift.diffusion.PosePrior` in numpy.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .loop import LICENCES, TrainConfig, build_samplers
+
+N_JOINTS = 17
+POSE_DIM = 3 * (N_JOINTS - 1)  # the root is the origin: not modelled
+TIME_FREQS = 32
+LOSS_WEIGHT_CAP = 5.0
+
+
+def alpha_bar(t):
+    """Cosine schedule: the signal share ᾱ(t) for t in [0, 1] (torch or numpy)."""
+    lib = torch if isinstance(t, torch.Tensor) else np
+    return lib.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+
+T_MAX = 0.995  # ᾱ(T_MAX) ≈ 6e-5: practically pure noise, without the singularity at 1
+
+
+def time_embedding(t):
+    """(N,) times → (N, 2·TIME_FREQS) sinusoids, periods from 1 to ~1000 steps of 1/1000 (torch or numpy)."""
+    lib = torch if isinstance(t, torch.Tensor) else np
+    freqs = 1000.0 * (10000.0 ** (-(lib.arange(TIME_FREQS) / TIME_FREQS)))
+    if lib is torch:
+        freqs = freqs.to(t.dtype)
+    angles = t[:, None] * freqs[None, :]
+    return lib.concatenate([lib.sin(angles), lib.cos(angles)], -1) if lib is np else \
+        torch.cat([torch.sin(angles), torch.cos(angles)], -1)
+
+
+class DenoiserBlock(nn.Module):
+    """Pre-norm residual block; the time embedding enters as a per-channel shift."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1, self.fc2 = nn.Linear(width, width), nn.Linear(width, width)
+        self.time = nn.Linear(width, width)
+
+    def forward(self, h, emb):
+        y = F.silu(self.fc1(self.norm(h)) + self.time(emb))
+        return h + self.fc2(y)
+
+
+class DenoiserNet(nn.Module):
+    """(x_t (N, 48) standardised, t (N,)) → predicted x0 (N, 48) standardised."""
+
+    def __init__(self, width: int = 512, blocks: int = 3):
+        super().__init__()
+        self.config = dict(kind="diffusion", n_joints=N_JOINTS, width=width, blocks=blocks, time_freqs=TIME_FREQS)
+        self.time_in = nn.Linear(2 * TIME_FREQS, width)
+        self.time_hidden = nn.Linear(width, width)
+        self.fc_in = nn.Linear(POSE_DIM, width)
+        self.blocks = nn.ModuleList(DenoiserBlock(width) for _ in range(blocks))
+        self.norm_out = nn.LayerNorm(width)
+        self.fc_out = nn.Linear(width, POSE_DIM)
+
+    def forward(self, x_t, t):
+        emb = F.silu(self.time_hidden(F.silu(self.time_in(time_embedding(t)))))
+        h = self.fc_in(x_t)
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.fc_out(F.silu(self.norm_out(h)))
+
+
+@dataclass
+class DiffusionConfig:
+    data: str  # "open" (CMU + HDM05) or "h36m" (Human3.6M S1,5,6,7[,8])
+    out: Path
+    work_dir: Path
+    data_root: Path = Path("../shared/data")
+    holdout: bool = True  # h36m: keep S8 out for model selection
+    steps: int = 8000
+    batch: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    width: int = 512
+    blocks: int = 3
+    seed: int = 0
+    threads: int = 1
+    eval_every: int = 1000
+    checkpoint_every: int = 500
+    command: str = field(default_factory=lambda: " ".join(["monocap"] + sys.argv[1:]))
+
+
+def poses_to_vectors(targets_mm: np.ndarray) -> np.ndarray:
+    """(N, 17, 3) root-relative mm → (N, 48) metres, root dropped."""
+    return (targets_mm[:, 1:].reshape(len(targets_mm), -1) / 1000.0).astype(np.float32)
+
+
+class DiffusionTrainer:
+    """Trains `DenoiserNet` on sampler poses; resumes from ``<work_dir>/checkpoint.pt``."""
+
+    def __init__(self, cfg: DiffusionConfig, quiet: bool = False):
+        self.cfg, self.quiet = cfg, quiet
+        torch.manual_seed(cfg.seed)
+        torch.set_num_threads(cfg.threads)
+        self.net = DenoiserNet(cfg.width, cfg.blocks)
+        # The lifter's samplers give exactly the poses the lifter is trained to output.
+        self.train_sampler, self.val_sampler = build_samplers(TrainConfig(
+            data=cfg.data, out=cfg.out, work_dir=cfg.work_dir, data_root=cfg.data_root, holdout=cfg.holdout,
+            seed=cfg.seed))
+        # Standardisation from a fixed draw of training poses, so it is the same on resume.
+        training_rng, self.train_sampler.rng = self.train_sampler.rng, np.random.default_rng(cfg.seed + 1)
+        stats = poses_to_vectors(self.train_sampler.sample(20000, 1).targets[:, 0])
+        self.train_sampler.rng = training_rng
+        self.mean, self.std = stats.mean(0), stats.std(0) + 1e-3
+        val = poses_to_vectors(self.val_sampler.sample(4096, 1).targets[:, 0])
+        self.val_x0 = torch.from_numpy((val - self.mean) / self.std)
+        g = torch.Generator().manual_seed(999)
+        self.val_t = torch.rand(len(val), generator=g) * T_MAX
+        self.val_noise = torch.randn(self.val_x0.shape, generator=g)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = min(500, cfg.steps // 10 + 1)
+        lr_at = lambda s: min(1.0, (s + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_at)
+        self.step, self.history, self.elapsed_s = 0, [], 0.0
+
+    def loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weighted training loss, per-item x0 error in metres averaged over joints)."""
+        ab = alpha_bar(t)[:, None]
+        pred = self.net(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, t)
+        weight = torch.clamp(ab / (1 - ab) + 1, max=LOSS_WEIGHT_CAP)
+        loss = (weight * (pred - x0) ** 2).mean()
+        std = torch.from_numpy(self.std)
+        err_m = ((pred - x0) * std).reshape(len(x0), -1, 3).norm(dim=-1).mean(-1)
+        return loss, err_m
+
+    def _train_step(self) -> float:
+        x0 = poses_to_vectors(self.train_sampler.sample(self.cfg.batch, 1).targets[:, 0])
+        x0 = torch.from_numpy((x0 - self.mean) / self.std)
+        t = torch.rand(len(x0)) * T_MAX
+        loss, _ = self.loss(x0, t, torch.randn_like(x0))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Validation x0 error (mm per joint) at low, middle and high noise, and overall."""
+        self.net.eval()
+        loss, err_m = self.loss(self.val_x0, self.val_t, self.val_noise)
+        self.net.train()
+        out = {"val_loss": round(loss.item(), 4), "val_x0_mm": round(err_m.mean().item() * 1000, 1)}
+        for name, lo, hi in (("low", 0.0, 0.3), ("mid", 0.3, 0.7), ("high", 0.7, 1.0)):
+            sel = (self.val_t >= lo) & (self.val_t < hi)
+            out[f"val_x0_{name}_noise_mm"] = round(err_m[sel].mean().item() * 1000, 1)
+        return out
+
+    def _checkpoint_path(self) -> Path:
+        return Path(self.cfg.work_dir) / "checkpoint.pt"
+
+    def save_checkpoint(self):
+        now = time.time()
+        self.elapsed_s += now - self._clock
+        self._clock = now
+        path = self._checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
+                     step=self.step, history=self.history, elapsed_s=self.elapsed_s,
+                     sampler_rng=self.train_sampler.rng.bit_generator.state, torch_rng=torch.get_rng_state())
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def load_checkpoint(self) -> bool:
+        path = self._checkpoint_path()
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)  # our own file, written by save_checkpoint
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.step, self.history, self.elapsed_s = state["step"], state["history"], state["elapsed_s"]
+        self.train_sampler.rng.bit_generator.state = state["sampler_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    def run(self, stop_after: int | None = None) -> dict | None:
+        """Train to the end and export (returns the weight file's metadata), or, with
+        `stop_after`, checkpoint and return None after that many steps of this call."""
+        from tqdm import tqdm
+        cfg = self.cfg
+        if self.load_checkpoint() and not self.quiet:
+            print(f"resuming at step {self.step}", file=sys.stderr)
+        self._clock = time.time()
+        self.net.train()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train diffusion {cfg.data}", disable=self.quiet,
+                   file=sys.stderr, smoothing=0.05)
+        steps_this_call = 0
+        while self.step < cfg.steps:
+            if stop_after is not None and steps_this_call >= stop_after:
+                self.save_checkpoint()
+                bar.close()
+                return None
+            loss = self._train_step()
+            self.step += 1
+            steps_this_call += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}")
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                record = dict(step=self.step, loss=round(loss, 4), **self.evaluate())
+                self.history.append(record)
+                bar.write(str(record))
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save_checkpoint()
+        bar.close()
+        meta = dict(data=cfg.data, licence=LICENCES[cfg.data], command=cfg.command,
+                    train_wall_time_s=round(self.elapsed_s), holdout=cfg.holdout, seed=cfg.seed, steps=cfg.steps,
+                    batch=cfg.batch, t_max=T_MAX, history=self.history, **self.evaluate())
+        export_denoiser(self.net, self.mean, self.std, cfg.out, meta)
+        return meta
+
+
+def export_denoiser(net: DenoiserNet, mean: np.ndarray, std: np.ndarray, path: str | Path, meta: dict) -> None:
+    """Write ``path`` (.npz) atomically: float16 layers (W as (in, out)), LayerNorm gains and biases,
+    the data standardisation (float32) and a JSON config (architecture + `meta`)."""
+    arrays = {"data_mean": mean.astype(np.float32), "data_std": std.astype(np.float32)}
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Linear):
+            arrays[name + ".W"] = module.weight.detach().numpy().T.astype(np.float16)
+            arrays[name + ".b"] = module.bias.detach().numpy().astype(np.float16)
+        elif isinstance(module, nn.LayerNorm):
+            arrays[name + ".g"] = module.weight.detach().numpy().astype(np.float16)
+            arrays[name + ".b"] = module.bias.detach().numpy().astype(np.float16)
+    config = dict(net.config, **meta)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, config=np.array(json.dumps(config)), **arrays)
+    os.replace(tmp, path)
