@@ -102,8 +102,8 @@ def check_output(folder: Path, n_frames: int, overlay: bool = True) -> dict:
     assert (folder / "overlay.mp4").exists() == overlay
     if overlay:
         assert sum(1 for _ in _frames(folder / "overlay.mp4")) == n_frames
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["poses3d.npz", "poses3d.json"]
-                                                            + ["overlay.mp4"] * overlay)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["poses3d.npz", "poses3d.json", "viewer.html",
+                                                             "report.html"] + ["overlay.mp4"] * overlay)
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "no temporary folders left"
     return npz
 
@@ -136,8 +136,8 @@ def test_a_second_run_replaces_the_first(media, random_weights, tmp_path):
     pipeline = Pipeline("mediapipe", random_weights)
     first = pipeline.run(media / "short_5frames.mp4", tmp_path)
     second = pipeline.run(media / "short_5frames.mp4", tmp_path, overlay=False, max_frames=3)
-    assert second.folder == first.folder and second.files == (first.folder / "poses3d.npz",
-                                                               first.folder / "poses3d.json")
+    assert second.folder == first.folder and second.files == tuple(
+        first.folder / name for name in ("poses3d.npz", "poses3d.json", "viewer.html", "report.html"))
     check_output(second.folder, 3, overlay=False)
 
 

@@ -119,18 +119,22 @@ def run(args) -> int:
 
 
 class _Formatter(logging.Formatter):
-    """``monocap run: message``, with ``warning:`` before warnings and errors."""
+    """``monocap <command>: message``, with ``warning:`` before warnings and errors."""
+
+    def __init__(self, command: str):
+        super().__init__()
+        self.command = command
 
     def format(self, record: logging.LogRecord) -> str:
         prefix = "warning: " if record.levelno >= logging.WARNING else ""
-        return f"monocap run: {prefix}{record.getMessage()}"
+        return f"monocap {self.command}: {prefix}{record.getMessage()}"
 
 
 @contextmanager
-def _logging_to_stderr(quiet: bool) -> Iterator[None]:
+def _logging_to_stderr(quiet: bool, command: str = "run") -> Iterator[None]:
     """monocap's log lines on stderr for the duration of the command: warnings always, the rest unless quiet."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(_Formatter(command))
     logger = logging.getLogger("monocap")
     level = logger.level
     logger.addHandler(handler)

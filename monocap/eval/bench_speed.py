@@ -7,7 +7,8 @@ One `Pipeline.run` over the input, timed per stage by the pipeline itself
   it overlaps the other stages, so it costs only through ``decode wait``
   (the first pass waiting for a frame) and through sharing the CPU;
 - 2d, track, lift, root, write: on the critical path, one after the other;
-- overlay: the second pass (decoding again, drawing, encoding).
+- overlay: the second pass (decoding again, drawing, encoding);
+- viewer: writing viewer.html and report.html.
 
 End-to-end frames per second are the frames over the wall time of the
 whole call, without and with the overlay. The "not 2D" share is the part of
@@ -38,7 +39,7 @@ EXAMPLES = """examples:
   monocap bench speed --repeat 10 --no-overlay          # demo.mp4 ten times over: RSS per loop
   monocap bench speed --backend rtmpose --json speed.json
 """
-STAGES = ("start", "decode", "decode_wait", "2d", "track", "lift", "root", "write", "overlay")
+STAGES = ("start", "decode", "decode_wait", "2d", "track", "lift", "root", "write", "overlay", "viewer")
 
 
 def add_arguments(p) -> None:
@@ -127,7 +128,8 @@ def _print(f: dict) -> None:
     for stage, ms in f["ms_per_frame"].items():
         note = {"start": " (building the 2D backend, once)", "decode": " (background thread, overlapped)",
                 "decode_wait": " (first pass waiting for frames)",
-                "overlay": f" (second pass, {f['overlay_codec']})"}.get(stage, "")
+                "overlay": f" (second pass, {f['overlay_codec']})",
+                "viewer": " (viewer.html + report.html)"}.get(stage, "")
         print(f"| {stage}{note} | {ms:.2f} |")
     print(f"\nend to end: {f['fps_end_to_end']:.1f} frames/s without the overlay"
           + ("" if f["fps_with_overlay"] is None else f", {f['fps_with_overlay']:.1f} with it")

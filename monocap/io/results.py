@@ -244,6 +244,20 @@ def staged_folder(final: Path) -> Iterator[Path]:
         raise
 
 
+def leftover_stages(final: Path) -> list[Path]:
+    """The folders `staged_folder` left beside ``final`` in a process that was killed (``.<name>.<pid>.tmp/.old``)."""
+    final = Path(final)
+    prefix = f".{final.name}."
+    if not final.parent.is_dir():
+        return []
+    found = []
+    for path in final.parent.iterdir():
+        pid, _, kind = path.name[len(prefix):].partition(".")
+        if path.name.startswith(prefix) and pid.isdigit() and kind in ("tmp", "old"):
+            found.append(path)
+    return sorted(found)
+
+
 def _replace_folder(new: Path, final: Path) -> None:
     """Move ``new`` to ``final``; an earlier ``final`` is set aside first and deleted once the move is done."""
     if not final.exists():

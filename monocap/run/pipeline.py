@@ -17,9 +17,9 @@ tracking (`PoseTracker`). Then:
   frame; decoded frames are dropped as soon as the 2D stage has seen them),
   and at the end lifts every track at once with the *centred* temporal
   lifter, fits its roots, and smooths them forwards and backwards (no lag).
-  It writes ``poses3d.npz`` and ``poses3d.json`` (`monocap.io.results`) and
-  ``overlay.mp4`` (`monocap.viz`) into ``OUTDIR/<name>/``, which appears
-  only once everything is written.
+  It writes ``poses3d.npz`` and ``poses3d.json`` (`monocap.io.results`),
+  ``overlay.mp4``, ``viewer.html`` and ``report.html`` (`monocap.viz`) into
+  ``OUTDIR/<name>/``, which appears only once everything is written.
 
 The overlay is rendered in a second decoding pass: it shows the final
 tracks (after gaps are bridged and short tracks dropped) and the centred
@@ -53,6 +53,9 @@ from ..lift.contract import UNKNOWN_LICENCE
 from ..lift.lifter import MODEL_FPS, Lifter
 from ..skeleton import COCO17, H36M17, to_h36m17
 from ..viz.overlay import OVERLAY_NAME, write_overlay
+from ..viz.report import REPORT_NAME, write_report
+from ..viz.scene import Scene
+from ..viz.viewer import VIEWER_NAME, write_viewer
 from .camera import CameraSpec
 
 log = logging.getLogger(__name__)
@@ -105,12 +108,12 @@ class RunSummary:
 
     folder: OUTDIR/<name>; files: what was written there.
     frames: frames processed; tracks: people in the output.
-    overlay_codec: "H.264" or "MPEG-4 Part 2 (mp4v)", None without an overlay.
+    overlay_codec: "H.264", None without an overlay.
     seconds: wall time per stage: "start" (building the 2D backend),
         "decode" (on the background thread, overlapping the others),
         "decode_wait" (the first pass waiting for frames), "2d", "track",
         "lift", "root", "write", "overlay" (the second pass: decoding,
-        drawing, encoding).
+        drawing, encoding), "viewer" (viewer.html and report.html).
     wall_seconds: the whole call.
     """
 
@@ -244,11 +247,16 @@ class Pipeline:
             result = self._lift_tracks(tracks, n_frames, intrinsics, info, clock)
             with clock("write"):
                 written = result.write(stage)
+            # The pictures show what was written, read back (with whatever else the npz holds, e.g. uncertainty).
+            scene = Scene.load(stage)
             codec = None
             if overlay:
-                codec = self._overlay(inp, result, stage, clock, progress)
+                codec = self._overlay(inp, scene, stage, clock, progress)
                 if codec:
                     written.append(stage / OVERLAY_NAME)
+            with clock("viewer"):
+                written.append(write_viewer(scene, stage / VIEWER_NAME))
+                written.append(write_report(scene, stage / REPORT_NAME))  # last: it links every file written
         return RunSummary(folder, tuple(folder / p.name for p in written), n_frames, len(tracks), codec,
                           dict(clock.seconds), time.perf_counter() - start)
 
@@ -309,7 +317,7 @@ class Pipeline:
                          str(self.lifter.info.get("licence", UNKNOWN_LICENCE)), self.temporal, self.smoothing,
                          info.path, self.backend)
 
-    def _overlay(self, inp: _Input, result: RunResult, stage: Path, clock: StageClock,
+    def _overlay(self, inp: _Input, scene: Scene, stage: Path, clock: StageClock,
                  progress: bool) -> str | None:
         info = inp.info
         if inp.frames is None:
@@ -319,7 +327,7 @@ class Pipeline:
             log.info("%s: no overlay, a live source cannot be read a second time", info.path)
             return None
         with clock("overlay"):
-            return write_overlay(inp.frames, result, stage / OVERLAY_NAME, progress)
+            return write_overlay(inp.frames, scene, stage / OVERLAY_NAME, progress)
 
     # --- shared by both modes -------------------------------------------------------------------
 

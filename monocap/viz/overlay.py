@@ -1,20 +1,21 @@
-"""``overlay.mp4``: each frame with the people's 2D skeletons and track ids, plus a small 3D view.
+"""``overlay.mp4``: each frame with 2D skeletons and ids, beside a 3D view of everyone from a virtual camera.
 
-    codec = write_overlay(source, result, "overlay.mp4")   # a second pass over the frames
+    codec = write_overlay(frames, scene, "overlay.mp4")   # a second pass over the frames
 
-The video is scaled down to at most `OVERLAY_MAX_SIDE` pixels on its longer
-side (encoding dominates the cost of this pass and a preview needs no
-more). Skeletons are COCO-17 keypoints joined where both ends score at
-least `MIN_DRAW_SCORE`, in one colour per track, thinner on frames bridged
-over a gap; the id is written above the head. The inset in the lower right
-corner shows everyone's absolute 3D joints, seen from above and to the side
-(orthographic), at one scale for the whole video, and the camera when it
-is near enough to fall inside.
+Left: the frame, with each track's COCO-17 keypoints joined where both ends
+score at least `MIN_DRAW_SCORE`, one colour per track (thinner on frames
+bridged over a gap) and the id above the head. Right: the same people in the
+display world (`monocap.viz.scene`: Y up, ground at Y = 0) seen by a
+perspective virtual camera that stays put for the whole video: turned
+`VIEW_YAW_DEG` to the side of the real camera and looking down
+`VIEW_PITCH_DEG`, far enough back to hold nearly all joints of the video. It
+shows a 1 m ground grid, the real camera, each person's pelvis path on the
+ground over the last `TRAIL_SECONDS`, and, when the run has per-joint
+uncertainty, a circle of that radius around each joint.
 
-Encoding: H.264 through PyAV (libx264) where PyAV is installed, else
-OpenCV's H.264 where its build has an encoder (the pip wheels have none),
-else OpenCV's MPEG-4 Part 2 ("mp4v"), which every build writes and most
-players (not all browsers) play.
+The canvas fits in `OVERLAY_BOX` pixels (encoding dominates the cost of
+this pass, and a preview needs no more). Encoding: H.264 (libx264, yuv420p,
+so browsers play it) through PyAV, whose wheels carry libx264.
 """
 from __future__ import annotations
 
@@ -23,161 +24,279 @@ from fractions import Fraction
 from itertools import islice
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..io.results import RunResult
 from ..io.video import FrameSource
 from ..skeleton import COCO17, H36M17
+from .scene import Scene
 
 OVERLAY_NAME = "overlay.mp4"
-OVERLAY_MAX_SIDE = 1280
+OVERLAY_BOX = (1600, 900)  # the canvas (frame + 3D view) fits in this width, height
 MIN_DRAW_SCORE = 0.3
 H264 = "H.264"
-MP4V = "MPEG-4 Part 2 (mp4v)"
-# Distinct colours (RGB) for track ids, taken in turn.
+# Distinct colours (RGB) for track ids, taken in turn; the viewer uses the same ones.
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212))
-INSET_WIDTH = 0.35  # of the frame width
-INSET_ASPECT = 0.75  # height / width
-INSET_MARGIN_PX = 10
-INSET_DARKEN = 0.3  # the frame shows through the inset at this brightness
-# The inset's view: turned about the camera's vertical axis, then tilted to look down on the scene.
-INSET_YAW_DEG = 35.0
-INSET_PITCH_DEG = 25.0
-INSET_POINTS = 20_000  # joints sampled to size the inset
-INSET_MIN_EXTENT_MM = 2500.0  # the inset spans at least this much, so one person does not fill it
+VIEW_YAW_DEG = 35.0  # the virtual camera, turned about the vertical from the real camera's side
+VIEW_PITCH_DEG = 25.0  # and looking down
+VIEW_HFOV_DEG = 50.0
+VIEW_MIN_RADIUS_MM = 1500.0  # the view holds at least this much around its centre
+VIEW_POINTS = 20_000  # joints sampled to place the view
+NEAR_MM = 100.0  # lines are cut where they come nearer than this to the virtual camera
+GRID_STEP_MM = 1000.0
+GRID_MARGIN_MM = 1000.0
+TRAIL_SECONDS = 10.0
+PANEL_BACKGROUND = (32, 34, 40)
+GRID_COLOR = (80, 84, 92)
+WHITE = (255, 255, 255)
 
 
-def write_overlay(frames: FrameSource, result: RunResult, path: str | Path, progress: bool = False) -> str:
-    """Draw ``result`` on the frames of ``frames`` (read again from the start) into ``path``; returns the codec."""
-    size = overlay_size(frames.info.image_size)
-    draw = OverlayRenderer(result, size)
+def write_overlay(frames: FrameSource, scene: Scene, path: str | Path, progress: bool = False) -> str:
+    """Draw ``scene`` on the frames of ``frames`` (read again from the start) into ``path``; returns the codec."""
+    result = scene.result
+    draw = OverlayRenderer(scene)
     bar = tqdm(total=result.frame_count, disable=not progress, unit="frame", desc=f"{frames.info.name}: overlay")
-    with VideoWriter(path, result.fps, size) as writer, bar:
+    with VideoWriter(path, result.fps, draw.canvas_size) as writer, bar:
         for frame in islice(frames, result.frame_count):
-            image = frame.rgb
-            if (image.shape[1], image.shape[0]) != size:
-                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-            draw(image, frame.index)
-            writer.write(image)
+            writer.write(draw(frame.rgb, frame.index))
             bar.update()
     return writer.codec
 
 
-def overlay_size(image_size: tuple[int, int]) -> tuple[int, int]:
-    """(width, height) of the overlay: at most OVERLAY_MAX_SIDE, even (as H.264's 4:2:0 needs)."""
+def canvas_layout(image_size: tuple[int, int]) -> tuple[tuple[int, int], int]:
+    """((width, height) of the scaled frame, width of the 3D view beside it) for frames of ``image_size``.
+
+    The view is as tall as the frame and square, or as wide as the frame
+    when that is narrower (portrait video). Sizes are even, as H.264's 4:2:0 needs.
+    """
     width, height = image_size
-    scale = min(1.0, OVERLAY_MAX_SIDE / max(width, height))
-    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+    box_width, box_height = OVERLAY_BOX
+    scale = min(1.0, box_width / (width + min(width, height)), box_height / height)
+    frame = (max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2))
+    return frame, min(frame)
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
     return PALETTE[int(track_id) % len(PALETTE)]
 
 
-class OverlayRenderer:
-    """Draws one frame of a `RunResult` onto an RGB image of the overlay's size, in place."""
+def draw_people_2d(image: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray, detected: np.ndarray,
+                   track_ids: np.ndarray, font_scale: float) -> None:
+    """Skeletons and ids of K people on an RGB image, in place; keypoints (K, 17, 2) in that image's pixels."""
+    for keypoints, score, found, track_id in zip(keypoints_px, scores, detected, track_ids):
+        color = track_color(track_id)
+        seen = score >= MIN_DRAW_SCORE
+        thickness = 2 if found else 1
+        for parent, child in COCO17.bones:
+            if seen[parent] and seen[child]:
+                cv2.line(image, _pt(keypoints[parent]), _pt(keypoints[child]), color, thickness, cv2.LINE_AA)
+        for point in keypoints[seen]:
+            cv2.circle(image, _pt(point), thickness + 1, color, -1, cv2.LINE_AA)
+        if seen.any():
+            top = keypoints[seen][np.argmin(keypoints[seen, 1])]
+            # Above the head, but never above the top of the frame.
+            origin = (int(top[0]) - 15, max(int(top[1]) - 12, int(25 * font_scale)))
+            _label(image, f"id {track_id}", origin, color, font_scale)
 
-    def __init__(self, result: RunResult, size: tuple[int, int]):
-        self.result = result
-        self.scale = np.array([size[0] / result.intrinsics.width, size[1] / result.intrinsics.height])
-        self.present = result.present
-        self.inset = InsetView.fit(result, size)
-        self.font_scale = max(0.4, size[0] / 1600)
 
-    def __call__(self, image: np.ndarray, frame: int) -> None:
-        r = self.result
-        people = np.flatnonzero(self.present[:, frame])
-        for p in people:
-            color = track_color(r.track_ids[p])
-            keypoints = r.keypoints_px[p, frame] * self.scale
-            seen = r.scores[p, frame] >= MIN_DRAW_SCORE
-            thickness = 2 if r.detected[p, frame] else 1
-            for parent, child in COCO17.bones:
-                if seen[parent] and seen[child]:
-                    cv2.line(image, _pt(keypoints[parent]), _pt(keypoints[child]), color, thickness, cv2.LINE_AA)
-            for point in keypoints[seen]:
-                cv2.circle(image, _pt(point), thickness + 1, color, -1, cv2.LINE_AA)
-            if seen.any():
-                top = keypoints[seen][np.argmin(keypoints[seen, 1])]
-                # Above the head, but never above the top of the frame.
-                origin = (int(top[0]) - 15, max(int(top[1]) - 12, int(25 * self.font_scale)))
-                _label(image, f"id {r.track_ids[p]}", origin, color, self.font_scale)
-        joints = r.poses3d_mm[people, frame] + r.root_cam_mm[people, frame][:, None, :]
-        self.inset.draw(image, joints, [track_color(r.track_ids[p]) for p in people], self.font_scale)
+def orbit_fit(points_world_mm: np.ndarray, aspect: float) -> tuple[np.ndarray, float]:
+    """(target (3,), distance) mm for an orbit view of height/width ``aspect`` that holds nearly all points (..., 3)."""
+    points = points_world_mm.reshape(-1, 3)
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) > VIEW_POINTS:
+        points = points[np.linspace(0, len(points) - 1, VIEW_POINTS).astype(int)]
+    if not len(points):
+        points = np.array([[0.0, 900.0, -3000.0]])  # nobody: where a person might stand
+    lo, hi = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+    radius = max(VIEW_MIN_RADIUS_MM, float(np.linalg.norm(hi - lo)) / 2)
+    half_fov = np.radians(VIEW_HFOV_DEG) / 2 * min(1.0, aspect)
+    return (lo + hi) / 2, 1.1 * radius / np.sin(half_fov)
+
+
+def grid_extent(points_world_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Corners (3,) lo and hi, mm, of a ground grid on whole `GRID_STEP_MM` around the points (N, 3), with a margin."""
+    points = points_world_mm[np.isfinite(points_world_mm).all(axis=1)]
+    if not len(points):
+        points = np.zeros((1, 3))
+    lo = np.floor((points.min(axis=0) - GRID_MARGIN_MM) / GRID_STEP_MM) * GRID_STEP_MM
+    hi = np.ceil((points.max(axis=0) + GRID_MARGIN_MM) / GRID_STEP_MM) * GRID_STEP_MM
+    return lo, hi
 
 
 @dataclass(frozen=True)
-class InsetView:
-    """The 3D inset: a box of the frame and an orthographic view of camera-frame points into it.
+class VirtualCamera:
+    """A pinhole camera in the display world, for drawing it.
 
-    box: x0, y0, width, height in overlay pixels.
-    rotation: (3, 3) camera frame → view frame (u right, v down on the screen).
-    center_mm: (3,) camera-frame point that lands at the box centre.
-    px_per_mm: the view's scale.
+    rotation: (3, 3) world → view frame (x right, y down, z forward, as the real camera's).
+    position_mm: (3,) the camera in the world, mm.
+    focal_px: focal length in pixels; center_px: (2,) principal point, pixels.
     """
 
-    box: tuple[int, int, int, int]
     rotation: np.ndarray
-    center_mm: np.ndarray
-    px_per_mm: float
+    position_mm: np.ndarray
+    focal_px: float
+    center_px: np.ndarray
 
     @classmethod
-    def fit(cls, result: RunResult, size: tuple[int, int]) -> "InsetView":
-        """A view that holds nearly all joints of the whole video."""
-        width = int(size[0] * INSET_WIDTH)
-        height = int(width * INSET_ASPECT)
-        box = (size[0] - width - INSET_MARGIN_PX, size[1] - height - INSET_MARGIN_PX, width, height)
-        yaw, pitch = np.radians(INSET_YAW_DEG), np.radians(INSET_PITCH_DEG)
-        turn = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-        # Tilting by the pitch moves far points up the screen: v = y cos - z sin.
-        tilt = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
-        rotation = tilt @ turn
+    def orbit(cls, target_mm: np.ndarray, distance_mm: float, yaw_deg: float, pitch_deg: float,
+              size: tuple[int, int], hfov_deg: float = VIEW_HFOV_DEG) -> "VirtualCamera":
+        """Looking at ``target_mm`` from ``distance_mm`` away; yaw 0 and pitch 0 is the real camera's side."""
+        yaw, pitch = np.radians(yaw_deg), np.radians(pitch_deg)
+        back = np.array([np.sin(yaw) * np.cos(pitch), np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
+        forward = -back
+        right = np.cross(forward, [0.0, 1.0, 0.0])
+        right /= np.linalg.norm(right)
+        down = np.cross(forward, right)
+        focal = size[0] / 2 / np.tan(np.radians(hfov_deg) / 2)
+        return cls(np.stack([right, down, forward]), np.asarray(target_mm, float) + distance_mm * back, float(focal),
+                   np.array([size[0] / 2, size[1] / 2]))
 
-        joints = (result.poses3d_mm + result.root_cam_mm[..., None, :]).reshape(-1, 3)
-        joints = joints[np.isfinite(joints).all(axis=1)]
-        if len(joints) > INSET_POINTS:
-            joints = joints[np.linspace(0, len(joints) - 1, INSET_POINTS).astype(int)]
-        # Sized to the people, not to the camera, which is often metres away: a few stray joints may leave it.
-        screen = (joints if len(joints) else np.zeros((1, 3))) @ rotation.T
-        lo = np.percentile(screen[:, :2], 1, axis=0)
-        hi = np.percentile(screen[:, :2], 99, axis=0)
-        extent = np.maximum(hi - lo, INSET_MIN_EXTENT_MM)
-        px_per_mm = 0.85 * min(width / extent[0], height / extent[1])
-        middle = np.append((lo + hi) / 2, 0.0)
-        return cls(box, rotation, rotation.T @ middle, float(px_per_mm))
+    @classmethod
+    def fit(cls, points_world_mm: np.ndarray, size: tuple[int, int]) -> "VirtualCamera":
+        """The standard side view (`VIEW_YAW_DEG`, `VIEW_PITCH_DEG`) of nearly all of these points (..., 3)."""
+        target, distance = orbit_fit(points_world_mm, size[1] / size[0])
+        return cls.orbit(target, distance, VIEW_YAW_DEG, VIEW_PITCH_DEG, size)
 
-    def to_px(self, points_mm: np.ndarray) -> np.ndarray:
-        """Camera-frame points (..., 3) mm → pixels (..., 2) inside the box (its top-left corner is 0, 0)."""
-        _, _, width, height = self.box
-        screen = (np.asarray(points_mm) - self.center_mm) @ self.rotation.T
-        return screen[..., :2] * self.px_per_mm + [width / 2, height / 2]
+    def to_view(self, points_world_mm: np.ndarray) -> np.ndarray:
+        """World points (..., 3) → the view frame (..., 3), mm."""
+        return (np.asarray(points_world_mm) - self.position_mm) @ self.rotation.T
 
-    def draw(self, image: np.ndarray, joints_mm: np.ndarray, colors: list, font_scale: float) -> None:
-        """Darken the box and draw each person's (17, 3) absolute joints in its colour, and the camera."""
-        x0, y0, width, height = self.box
-        # Drawing on the box's own view of the image clips whatever falls outside it.
-        box = image[y0:y0 + height, x0:x0 + width]
-        np.multiply(box, INSET_DARKEN, out=box, casting="unsafe")
-        white = (255, 255, 255)
-        camera = self.to_px(np.zeros(3))
-        if 0 <= camera[0] < width and 0 <= camera[1] < height:
-            cv2.drawMarker(box, _pt(camera), white, cv2.MARKER_TRIANGLE_UP, 12, 1, cv2.LINE_AA)
-            _label(box, "camera", (int(camera[0]) + 8, int(camera[1]) + 4), white, font_scale * 0.8)
-        _label(box, "3D", (6, int(22 * font_scale)), white, font_scale)
-        for person, color in zip(joints_mm, colors):
-            if not np.isfinite(person).all():
+    def project_view(self, points_view_mm: np.ndarray) -> np.ndarray:
+        """View-frame points (..., 3) in front of the camera → pixels (..., 2)."""
+        return points_view_mm[..., :2] / points_view_mm[..., 2:] * self.focal_px + self.center_px
+
+
+class PanelRenderer:
+    """The 3D view: ground grid and real camera drawn once, then per frame skeletons, ids, trails and uncertainty."""
+
+    def __init__(self, view: VirtualCamera, size: tuple[int, int], camera_world_mm: np.ndarray,
+                 ground_points_mm: np.ndarray, font_scale: float):
+        self.view = view
+        self.size = size
+        self.font_scale = font_scale
+        self.background = np.empty((size[1], size[0], 3), np.uint8)
+        self.background[:] = PANEL_BACKGROUND
+        self._draw_grid(ground_points_mm)
+        self._draw_camera(camera_world_mm)
+        _label(self.background, "3D", (6, int(22 * font_scale)), WHITE, font_scale)
+
+    def render(self, out: np.ndarray, joints_world_mm: np.ndarray, track_ids: np.ndarray,
+               trails_world_mm: list[np.ndarray], uncertainty_mm: np.ndarray | None = None) -> None:
+        """Draw into ``out`` (H, W, 3): K people's (K, 17, 3) joints, their pelvis trails ((N, 3) each), and
+        a circle of the (K, 17) uncertainty around each joint when given."""
+        out[:] = self.background
+        for trail, track_id in zip(trails_world_mm, track_ids):
+            ground = trail[np.isfinite(trail).all(axis=1)] * [1, 0, 1]
+            points = self._visible_px(ground)
+            if len(points) > 1:
+                cv2.polylines(out, [points], False, _dim(track_color(track_id)), 1, cv2.LINE_AA)
+        for k, (joints, track_id) in enumerate(zip(joints_world_mm, track_ids)):
+            if not np.isfinite(joints).all():
                 continue
-            points = self.to_px(person)
+            color = track_color(track_id)
+            view = self.view.to_view(joints)
+            if (view[:, 2] < NEAR_MM).any():
+                continue  # the virtual camera stands back from everyone; this one is a stray pose
+            px = self.view.project_view(view)
+            if uncertainty_mm is not None and np.isfinite(uncertainty_mm[k]).all():
+                radii = uncertainty_mm[k] * self.view.focal_px / view[:, 2]
+                for point, radius in zip(px, radii):
+                    cv2.circle(out, _pt(point), max(1, int(round(radius))), _dim(color), 1, cv2.LINE_AA)
             for parent, child in H36M17.bones:
-                cv2.line(box, _pt(points[parent]), _pt(points[child]), color, 2, cv2.LINE_AA)
-        cv2.rectangle(box, (0, 0), (width - 1, height - 1), (200, 200, 200), 1)
+                cv2.line(out, _pt(px[parent]), _pt(px[child]), color, 2, cv2.LINE_AA)
+            top = px[np.argmin(px[:, 1])]
+            _label(out, f"id {track_id}", (int(top[0]) - 15, int(top[1]) - 10), color, self.font_scale * 0.8)
+
+    def _visible_px(self, points_world_mm: np.ndarray) -> np.ndarray:
+        """(N, 2) int32 pixels of the points in front of the camera."""
+        view = self.view.to_view(points_world_mm)
+        view = view[view[:, 2] > NEAR_MM]
+        return np.round(self.view.project_view(view)).astype(np.int32)
+
+    def _segment(self, image: np.ndarray, a_world: np.ndarray, b_world: np.ndarray, color, thickness: int = 1):
+        """A world line segment, cut where it passes behind the near plane."""
+        a, b = self.view.to_view(a_world), self.view.to_view(b_world)
+        if a[2] < NEAR_MM and b[2] < NEAR_MM:
+            return
+        if a[2] < NEAR_MM or b[2] < NEAR_MM:
+            t = (NEAR_MM - a[2]) / (b[2] - a[2])
+            cut = a + t * (b - a)
+            a, b = (cut, b) if a[2] < NEAR_MM else (a, cut)
+        cv2.line(image, _pt(self.view.project_view(a)), _pt(self.view.project_view(b)), color, thickness,
+                 cv2.LINE_AA)
+
+    def _draw_grid(self, ground_points_mm: np.ndarray) -> None:
+        """Lines every `GRID_STEP_MM` on the ground (Y = 0) around the given points (N, 3)."""
+        lo, hi = grid_extent(ground_points_mm)
+        for x in np.arange(lo[0], hi[0] + 1, GRID_STEP_MM):
+            self._segment(self.background, np.array([x, 0, lo[2]]), np.array([x, 0, hi[2]]), GRID_COLOR)
+        for z in np.arange(lo[2], hi[2] + 1, GRID_STEP_MM):
+            self._segment(self.background, np.array([lo[0], 0, z]), np.array([hi[0], 0, z]), GRID_COLOR)
+
+    def _draw_camera(self, camera_world_mm: np.ndarray) -> None:
+        """The real camera as a small pyramid pointing along -Z (where it looks), labelled."""
+        s = 150.0
+        corners = camera_world_mm + np.array([[-s, -0.6 * s, -1.5 * s], [s, -0.6 * s, -1.5 * s],
+                                              [s, 0.6 * s, -1.5 * s], [-s, 0.6 * s, -1.5 * s]])
+        for i in range(4):
+            self._segment(self.background, camera_world_mm, corners[i], WHITE)
+            self._segment(self.background, corners[i], corners[(i + 1) % 4], WHITE)
+        view = self.view.to_view(camera_world_mm)
+        if view[2] > NEAR_MM:
+            x, y = _pt(self.view.project_view(view))
+            _label(self.background, "camera", (x + 8, y - 8), WHITE, self.font_scale * 0.7)
+
+
+class OverlayRenderer:
+    """One canvas per frame of a `Scene`: the frame with 2D skeletons, and the 3D view to its right."""
+
+    def __init__(self, scene: Scene):
+        self.scene = scene
+        result = scene.result
+        self.frame_size, panel_width = canvas_layout((result.intrinsics.width, result.intrinsics.height))
+        self.canvas_size = (self.frame_size[0] + panel_width, self.frame_size[1])
+        self.scale = np.array([self.frame_size[0] / result.intrinsics.width,
+                               self.frame_size[1] / result.intrinsics.height])
+        self.present = result.present
+        self.font_scale = max(0.4, self.frame_size[0] / 1600)
+        panel_size = (panel_width, self.frame_size[1])
+        positions = scene.positions_world_mm
+        view = VirtualCamera.fit(positions, panel_size)
+        pelvis = positions[:, :, 0]
+        self.panel = PanelRenderer(view, panel_size, scene.camera_world_mm, pelvis.reshape(-1, 3),
+                                   self.font_scale)
+        self.trail_frames = max(1, int(round(TRAIL_SECONDS * result.fps)))
+        self._canvas = np.empty((self.canvas_size[1], self.canvas_size[0], 3), np.uint8)
+
+    def __call__(self, image_rgb: np.ndarray, frame: int) -> np.ndarray:
+        """The canvas (H, W, 3) RGB for frame ``frame`` of the video, whose image is ``image_rgb``; reused per call."""
+        r, canvas = self.scene.result, self._canvas
+        width, height = self.frame_size
+        left = canvas[:, :width]
+        if (image_rgb.shape[1], image_rgb.shape[0]) == self.frame_size:
+            left[:] = image_rgb
+        else:
+            left[:] = cv2.resize(image_rgb, self.frame_size, interpolation=cv2.INTER_LINEAR)
+        people = np.flatnonzero(self.present[:, frame])
+        draw_people_2d(left, r.keypoints_px[people, frame] * self.scale, r.scores[people, frame],
+                       r.detected[people, frame], r.track_ids[people], self.font_scale)
+        start = max(0, frame - self.trail_frames)
+        trails = [self.scene.positions_world_mm[p, start:frame + 1, 0] for p in people]
+        uncertainty = None if self.scene.uncertainty_mm is None else self.scene.uncertainty_mm[people, frame]
+        self.panel.render(canvas[:, width:], self.scene.positions_world_mm[people, frame], r.track_ids[people],
+                          trails, uncertainty)
+        return canvas
 
 
 def _pt(point: np.ndarray) -> tuple[int, int]:
     return int(round(float(point[0]))), int(round(float(point[1])))
+
+
+def _dim(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(int(c * 0.6) for c in color)
 
 
 def _label(image: np.ndarray, text: str, origin: tuple[int, int], color, font_scale: float) -> None:
@@ -187,47 +306,28 @@ def _label(image: np.ndarray, text: str, origin: tuple[int, int], color, font_sc
 
 
 class VideoWriter:
-    """Writes RGB frames of one size to an mp4 file; ``codec`` says which encoder it got (see the module docstring)."""
+    """Writes RGB frames of one size to an H.264 mp4 file (libx264 through PyAV; see the module docstring)."""
+
+    codec = H264
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
         self.path = str(path)
         self.size = tuple(size)
-        self._av = self._cv = None
-        try:
-            import av
-        except ImportError:
-            av = None
-        if av is not None and "libx264" in av.codecs_available:
-            self._av = av.open(self.path, mode="w")
-            self._stream = self._av.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-            self._stream.width, self._stream.height = self.size
-            self._stream.pix_fmt = "yuv420p"
-            # ultrafast: about half the time of x264's default preset per frame, for files about twice as big.
-            self._stream.options = {"preset": "ultrafast", "crf": "23"}
-            self._frame = av.VideoFrame
-            self.codec = H264
-            return
-        for fourcc, codec in (("avc1", H264), ("mp4v", MP4V)):
-            self._cv = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*fourcc), float(fps), self.size)
-            if self._cv.isOpened():
-                self.codec = codec
-                return
-        raise RuntimeError(f"{self.path}: OpenCV cannot write an mp4 video here")
+        self._container = av.open(self.path, mode="w")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = self.size
+        self._stream.pix_fmt = "yuv420p"
+        # ultrafast: about half the time of x264's default preset per frame, for files about twice as big.
+        self._stream.options = {"preset": "ultrafast", "crf": "23"}
 
     def write(self, rgb: np.ndarray) -> None:
-        if self._av is not None:
-            for packet in self._stream.encode(self._frame.from_ndarray(rgb, format="rgb24")):
-                self._av.mux(packet)
-        else:
-            self._cv.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+            self._container.mux(packet)
 
     def close(self) -> None:
-        if self._av is not None:
-            for packet in self._stream.encode():
-                self._av.mux(packet)
-            self._av.close()
-        else:
-            self._cv.release()
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
 
     def __enter__(self) -> "VideoWriter":
         return self
