@@ -7,9 +7,12 @@ import subprocess
 import numpy as np
 import pytest
 
+from monocap.fit.skeleton import fit_person
 from monocap.io.asfamc import read_amc, read_asf
 from monocap.io.bvh import read_bvh, write_bvh
+from monocap.io.h36m import load_h36m_cameras, load_h36m_poses
 from monocap.io.motion import Motion, forward_kinematics
+from monocap.skeleton import H36M17
 
 
 def first_frames(motion: Motion, n: int) -> Motion:
@@ -42,6 +45,30 @@ def mocap(shared_data):
 def salsa(mocap) -> Motion:
     """A CMU salsa take on the CMU "Hips" rig (57 joints, 14 end sites), first 120 frames."""
     return first_frames(read_bvh(mocap / "cmu_bvh" / "salsa" / "01.bvh.gz"), 120)
+
+
+@pytest.fixture(scope="module")
+def fitted_h36m(shared_data) -> Motion:
+    """What `monocap export` writes: a skeleton fitted (H36M-17 tree, ankles, wrists and head as end sites) to
+    Human3.6M S1 walking, 100 frames at 50 Hz, seen through its first camera."""
+    root = shared_data / "h36m"
+    sequence = next(s for s in load_h36m_poses(root, ("S1",)) if s.action == "Walking 1")
+    camera = load_h36m_cameras(root)["S1"][0]
+    world = sequence.joints_world_mm[:100].astype(np.float64)
+    joints_cam = camera.world_to_camera(world)
+    keypoints = camera.project(world)
+    person = fit_person(joints_cam - joints_cam[:, :1], joints_cam[:, 0], keypoints, np.ones(keypoints.shape[:2]),
+                        camera.intrinsics, 50.0, joint_format="h36m17")
+    assert person.motion.joint_names == list(H36M17.joints) and person.motion.is_end_site.any()
+    return person.motion
+
+
+def test_round_trip_fitted_h36m_tree(fitted_h36m, tmp_path):
+    path = write_bvh(fitted_h36m, tmp_path / "fitted.bvh")
+    back = read_bvh(path)
+    assert back.fps == pytest.approx(50.0) and back.num_frames == 100
+    assert path.read_text().count("End Site") == fitted_h36m.is_end_site.sum()
+    assert_same_fk(fitted_h36m, back, atol_mm=0.5)
 
 
 @pytest.mark.parametrize("unit, order", [("mm", "ZXY"), ("cm", "XYZ"), ("m", "YZX")])
@@ -108,11 +135,12 @@ bvh, out, frames = sys.argv[sys.argv.index("--") + 1:]
 bpy.ops.import_anim.bvh(filepath=bvh, global_scale=1.0, rotate_mode="NATIVE", axis_forward="-Z", axis_up="Y",
                         frame_start=1, use_fps_scale=False, update_scene_fps=True)
 armature, scene = bpy.context.object, bpy.context.scene
-heads = {}
+heads, tails = {}, {}
 for frame in map(int, frames.split(",")):
     scene.frame_set(1 + frame)
     heads[frame] = {bone.name: list(armature.matrix_world @ bone.head) for bone in armature.pose.bones}
-json.dump({"fps": scene.render.fps / scene.render.fps_base, "heads": heads}, open(out, "w"))
+    tails[frame] = {bone.name: list(armature.matrix_world @ bone.tail) for bone in armature.pose.bones}
+json.dump({"fps": scene.render.fps / scene.render.fps_base, "heads": heads, "tails": tails}, open(out, "w"))
 """
 # Blender world (Z up) from the BVH file's axes (Y up): x stays, BVH -z becomes Blender y.
 BLENDER_FROM_BVH = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
@@ -131,19 +159,36 @@ def blender_bone_heads(bvh_path, frames: list[int], tmp_path) -> dict:
 
 
 def assert_blender_matches_fk(motion: Motion, path, frames: list[int], tmp_path) -> None:
-    """Blender's bone heads (mm, back in the BVH axes) are our FK joint positions within 1 mm."""
+    """Blender's bone heads (mm, back in the BVH axes) are our FK joint positions within 1 mm.
+
+    A bone whose joint has one child (a joint or an end site) ends at that child: its tail is checked too,
+    which covers the end sites (ankles, wrists, head top), for which Blender makes no bone.
+    """
     dumped = blender_bone_heads(path, frames, tmp_path)
     assert dumped["fps"] == pytest.approx(motion.fps, rel=1e-6)
-    expected = fk_by_name(motion)
-    bones = [n for j, n in enumerate(motion.joint_names) if not motion.is_end_site[j]]
+    positions, _ = forward_kinematics(motion)
+    bones = [j for j in range(motion.num_joints) if not motion.is_end_site[j]]
+    only_child = {j: np.flatnonzero(motion.parents == j) for j in bones}
+    only_child = {j: c[0] for j, c in only_child.items() if len(c) == 1}
+    assert any(motion.is_end_site[c] for c in only_child.values())
     for frame in frames:
-        heads = dumped["heads"][str(frame)]
-        assert sorted(heads) == sorted(bones)
-        for name in bones:
-            np.testing.assert_allclose(BLENDER_FROM_BVH.T @ np.array(heads[name]), expected[name][frame], atol=1.0,
-                                       err_msg=f"{name}, frame {frame}")
+        heads, tails = dumped["heads"][str(frame)], dumped["tails"][str(frame)]
+        assert sorted(heads) == sorted(motion.joint_names[j] for j in bones)
+        for j in bones:
+            name = motion.joint_names[j]
+            np.testing.assert_allclose(BLENDER_FROM_BVH.T @ np.array(heads[name]), positions[frame, j], atol=1.0,
+                                       err_msg=f"{name} head, frame {frame}")
+            if j in only_child:
+                np.testing.assert_allclose(BLENDER_FROM_BVH.T @ np.array(tails[name]),
+                                           positions[frame, only_child[j]], atol=1.0,
+                                           err_msg=f"{name} tail, frame {frame}")
 
 
 def test_blender_imports_cmu_rig(salsa, tmp_path):
     path = write_bvh(salsa, tmp_path / "salsa.bvh")
     assert_blender_matches_fk(salsa, path, [0, 1, 57, salsa.num_frames - 1], tmp_path)
+
+
+def test_blender_imports_fitted_skeleton(fitted_h36m, tmp_path):
+    path = write_bvh(fitted_h36m, tmp_path / "person0.bvh")
+    assert_blender_matches_fk(fitted_h36m, path, [0, 1, 33, 99], tmp_path)

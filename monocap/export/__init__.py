@@ -23,7 +23,18 @@ not at all.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable
+
+from tqdm import tqdm
+
+from ..fit.angles import joint_angles
+from ..fit.skeleton import FitConfig, FittedPerson, fit_run
+from ..io.bvh import write_bvh
+from ..io.results import RunResult
+from ..skeleton import H36M17
+from .angles_table import plot_angles, write_angles_csv
+from .markers import write_c3d, write_trc
 
 FORMATS = ("bvh", "trc", "c3d", "csv")
 
@@ -40,3 +51,45 @@ def _checked(formats: Iterable[str]) -> tuple[str, ...]:
         raise ValueError(f"unknown export format(s) {', '.join(map(repr, unknown)) or 'none given'}; "
                          f"choose from {','.join(FORMATS)}")
     return formats
+
+
+def export_person(person: FittedPerson, folder: str | Path, formats: Iterable[str] = FORMATS,
+                  title: str = "") -> list[Path]:
+    """Write one fitted person's files (see the module docstring) into ``folder``; returns their paths."""
+    formats, folder = _checked(formats), Path(folder)
+    stem = f"person{person.track_id}"
+    names = list(H36M17.joints)
+    written = []
+    for fmt in formats:
+        if fmt == "bvh":
+            written.append(write_bvh(person.motion, folder / f"{stem}.bvh"))
+        elif fmt == "trc":
+            written.append(write_trc(folder / f"{stem}.trc", names, person.positions_world_mm, person.fps,
+                                     person.first_frame))
+        elif fmt == "c3d":
+            written.append(write_c3d(folder / f"{stem}.c3d", names, person.positions_world_mm, person.fps,
+                                     person.first_frame))
+        elif fmt == "csv":
+            angles = joint_angles(person.positions_world_mm, person.fps, person.first_frame)
+            written.append(write_angles_csv(angles, folder / f"{stem}_angles.csv"))
+            written.append(plot_angles(angles, folder / f"{stem}_angles.png", title or f"person {person.track_id}"))
+    return written
+
+
+def export_run(result: RunResult, folder: str | Path, formats: Iterable[str] = FORMATS,
+               config: FitConfig = FitConfig(), progress: bool = False) -> list[Path]:
+    """Fit every person of ``result`` and write their files into ``folder`` (made if missing); returns the paths.
+
+    Every person is fitted before the first file (or the folder) is written,
+    so a failure in fitting leaves nothing behind.
+    """
+    formats = _checked(formats)
+    people = fit_run(result, config)
+    folder = Path(folder)
+    if people:
+        folder.mkdir(parents=True, exist_ok=True)
+    name = Path(result.source).name
+    written = []
+    for person in tqdm(people, desc="export", unit="person", disable=not progress, leave=False):
+        written += export_person(person, folder, formats, f"person {person.track_id}" + (f", {name}" if name else ""))
+    return written
