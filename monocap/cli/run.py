@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..camera import DEFAULT_HFOV_DEG
+from .export import formats_argument
 
 EXAMPLES = f"""INPUT: a video file, an image, a folder of images (one camera's frames, in name order, all
 of one size), webcam:N, or with --backend file a keypoint file (COCO or OpenPose JSON, an
@@ -32,6 +33,7 @@ examples:
   monocap run clip.mp4 -o out --backend rtmpose        # several people (RTMO, downloads its weights once)
   monocap run frames/ -o out --fps 25                  # a folder of frames
   monocap run webcam:0 -o out --max-frames 300         # live; Ctrl-C also stops and writes
+  monocap run clip.mp4 -o out --export bvh,trc,c3d,csv # + per person BVH, TRC, C3D, joint angles (CSV, PNG)
   monocap run detections.json -o out --backend file --image-size 1920,1080
 
 from Python:
@@ -51,6 +53,9 @@ def add_parser(sub, parents):
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                    help="folder to write OUTDIR/<input name>/ into")
     add_pipeline_arguments(p)
+    p.add_argument("--export", type=formats_argument, default=(), metavar="LIST",
+                   help="also fit every person to a skeleton and write these of bvh,trc,c3d,csv into the "
+                        "folder, as `monocap export` does (see its --help)")
     p.set_defaults(func=run)
 
 
@@ -109,7 +114,8 @@ def run(args) -> int:
 
     with _logging_to_stderr(args.quiet):
         pipeline = Pipeline(**pipeline_options(args))
-        summary = pipeline.run(args.input, args.output, progress=not args.quiet, **run_options(args))
+        summary = pipeline.run(args.input, args.output, progress=not args.quiet, export=args.export,
+                               **run_options(args))
     if not args.quiet:
         files = ", ".join(f.name + (f" ({summary.overlay_codec})" if f.suffix == ".mp4" else "")
                           for f in summary.files)

@@ -19,7 +19,9 @@ tracking (`PoseTracker`). Then:
   lifter, fits its roots, and smooths them forwards and backwards (no lag).
   It writes ``poses3d.npz`` and ``poses3d.json`` (`monocap.io.results`),
   ``overlay.mp4``, ``viewer.html`` and ``report.html`` (`monocap.viz`) into
-  ``OUTDIR/<name>/``, which appears only once everything is written.
+  ``OUTDIR/<name>/``, which appears only once everything is written; with
+  ``export``, also every person fitted to a skeleton as BVH, TRC, C3D and
+  joint angles (`monocap.export`).
 
 The overlay is rendered in a second decoding pass: it shows the final
 tracks (after gaps are bridged and short tracks dropped) and the centred
@@ -38,7 +40,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -46,6 +48,7 @@ from tqdm import tqdm
 from ..camera import Intrinsics
 from ..detect2d import Detections2D, KeypointTrack, create_detector, read_keypoint_file
 from ..detect2d.tracking import LivePoses, PoseTracker, Track
+from ..export import export_run
 from ..fit import OneEuroFilter, filter_sequence, fit_root_positions
 from ..io.results import RunResult, staged_folder
 from ..io.video import DEFAULT_FPS, FrameSource, SourceError, SourceInfo, open_source
@@ -113,7 +116,8 @@ class RunSummary:
         "decode" (on the background thread, overlapping the others),
         "decode_wait" (the first pass waiting for frames), "2d", "track",
         "lift", "root", "write", "overlay" (the second pass: decoding,
-        drawing, encoding), "viewer" (viewer.html and report.html).
+        drawing, encoding), "export" (skeleton fitting and export files),
+        "viewer" (viewer.html and report.html).
     wall_seconds: the whole call.
     """
 
@@ -220,7 +224,8 @@ class Pipeline:
     # --- whole videos ---------------------------------------------------------------------------
 
     def run(self, source: str | Path | FrameSource, outdir: str | Path, *, overlay: bool = True,
-            progress: bool = False, max_frames: int | None = None, name: str | None = None) -> RunSummary:
+            progress: bool = False, max_frames: int | None = None, name: str | None = None,
+            export: Iterable[str] = ()) -> RunSummary:
         """Process a whole input and write ``OUTDIR/<name>/`` (see the module docstring).
 
         An input that cannot be read raises `SourceError` (a ValueError)
@@ -228,6 +233,8 @@ class Pipeline:
         A webcam runs until ``max_frames`` or Ctrl-C, then writes what it saw.
         ``name``: the output folder's name instead of the input's (``monocap
         batch`` names outputs so that two inputs never share a folder).
+        ``export``: formats of `monocap.export` ("bvh", "trc", "c3d", "csv")
+        to write for every person, fitted to a skeleton, into the folder too.
         """
         start = time.perf_counter()
         if max_frames is not None and max_frames < 1:
@@ -247,6 +254,9 @@ class Pipeline:
             result = self._lift_tracks(tracks, n_frames, intrinsics, info, clock)
             with clock("write"):
                 written = result.write(stage)
+            if export:
+                with clock("export"):
+                    written += export_run(result, stage, export)
             # The pictures show what was written, read back (with whatever else the npz holds, e.g. uncertainty).
             scene = Scene.load(stage)
             codec = None
