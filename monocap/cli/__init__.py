@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import batch, bench, export, lift, run, train, view
+from . import batch, bench, export, lift, live, run, train, view
 
-SUBCOMMANDS = (lift, train, bench, run, export, batch, view)
+SUBCOMMANDS = (lift, train, bench, run, export, batch, view, live)
 
 EPILOG = """examples:
   monocap run clip.mp4 -o out                       # video → out/clip/poses3d.npz, .json, overlay.mp4
   monocap batch corpus/ -o out --workers 2          # every video below corpus/, resumable (batch.sqlite)
   monocap view out/clip                             # the 3D viewer of a run, in the browser
+  monocap live --camera 0 --record take.mp4         # webcam → live 3D overlay window, recorded
   monocap export out/clip                           # its people as BVH, TRC, C3D, joint angles
   monocap lift keypoints.npz poses3d.npz            # 2D keypoints (pixels) → 3D (mm), default model
   monocap lift keypoints.npz poses3d.npz --single   # frame by frame, no temporal context

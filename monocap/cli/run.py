@@ -70,11 +70,7 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
     p.add_argument("--model", default="default", metavar="default|h36m|PATH",
                    help="lifter: shipped model name or weight file (default: %(default)s; h36m is research only)")
-    camera = p.add_mutually_exclusive_group()
-    camera.add_argument("--fov", type=float, metavar="DEG",
-                        help=f"horizontal field of view in degrees (default: {DEFAULT_HFOV_DEG:g})")
-    camera.add_argument("--focal", type=_floats(1, 2), metavar="FX[,FY]", help="focal length in pixels")
-    camera.add_argument("--calibration", type=Path, metavar="FILE", help="camera calibration JSON (see below)")
+    add_camera_arguments(p)
     p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
     p.add_argument("--no-smoothing", action="store_true", help="no One-Euro filter on the root positions")
     p.add_argument("--fps", type=float, help="frame rate of images and keypoint files (default 30), "
@@ -89,19 +85,32 @@ def add_pipeline_arguments(p) -> None:
 
 def pipeline_options(args) -> dict:
     """`Pipeline` keyword arguments from the options of `add_pipeline_arguments` (picklable, for batch workers)."""
-    from ..run import CameraSpec
-
-    if args.calibration is not None:
-        camera = CameraSpec.from_calibration(args.calibration)
-    elif args.focal is not None:
-        camera = CameraSpec(focal=(args.focal[0], args.focal[-1]), source="--focal")
-    else:
-        camera = CameraSpec(hfov_deg=DEFAULT_HFOV_DEG if args.fov is None else args.fov, source="--fov")
+    camera = camera_spec(args)
     image_size = None if args.image_size is None else tuple(int(v) for v in args.image_size)
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
                 **tracking)
+
+
+def camera_spec(args):
+    """The `CameraSpec` of the --fov, --focal and --calibration options (``monocap live`` takes them too)."""
+    from ..run import CameraSpec
+
+    if args.calibration is not None:
+        return CameraSpec.from_calibration(args.calibration)
+    if args.focal is not None:
+        return CameraSpec(focal=(args.focal[0], args.focal[-1]), source="--focal")
+    return CameraSpec(hfov_deg=DEFAULT_HFOV_DEG if args.fov is None else args.fov, source="--fov")
+
+
+def add_camera_arguments(p) -> None:
+    """--fov, --focal, --calibration: how the camera's intrinsics are chosen (read by `camera_spec`)."""
+    camera = p.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=float, metavar="DEG",
+                        help=f"horizontal field of view in degrees (default: {DEFAULT_HFOV_DEG:g})")
+    camera.add_argument("--focal", type=_floats(1, 2), metavar="FX[,FY]", help="focal length in pixels")
+    camera.add_argument("--calibration", type=Path, metavar="FILE", help="camera calibration JSON (see below)")
 
 
 def run_options(args) -> dict:

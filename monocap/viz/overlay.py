@@ -314,15 +314,28 @@ class VideoWriter:
         self.path = str(path)
         self.size = tuple(size)
         self._container = av.open(self.path, mode="w")
-        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=self._rate)
+        self._next_index = 0
         self._stream.width, self._stream.height = self.size
         self._stream.pix_fmt = "yuv420p"
         # ultrafast: about half the time of x264's default preset per frame, for files about twice as big.
         self._stream.options = {"preset": "ultrafast", "crf": "23"}
 
-    def write(self, rgb: np.ndarray) -> None:
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+    def write(self, rgb: np.ndarray, index: int | None = None) -> None:
+        """Add a frame (H, W, 3) uint8 RGB as frame ``index`` at the writer's rate (default: the next one).
+
+        Indices must increase; over the ones left out the previous picture stays
+        on screen, so a recording that skipped frames still plays in real time.
+        """
+        index = self._next_index if index is None else index
+        if index < self._next_index:
+            raise ValueError(f"{self.path}: frame {index} written after frame {self._next_index - 1}")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts, frame.time_base = index, 1 / self._rate
+        for packet in self._stream.encode(frame):
             self._container.mux(packet)
+        self._next_index = index + 1
 
     def close(self) -> None:
         for packet in self._stream.encode():

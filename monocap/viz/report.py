@@ -8,8 +8,8 @@ and what was assumed about it); the people (per track: frames present,
 share detected by the 2D stage, mean 2D keypoint score, share of frames
 lifted, distance from the camera, path walked, and the per-joint
 uncertainty when the run has one), with plots over time (inline SVG) of each
-person's distance from the camera and 2D score; and a link to every file of
-the folder. No scripts, no network: it opens from the folder as it is.
+person's distance from the camera, 2D score and joint angles
+(`monocap.fit.angles`); and a link to every file of the folder. No scripts, no network: it opens from the folder as it is.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fit.angles import joint_angles
 from ..io.atomic import atomic_output
 from ..io.results import JSON_NAME, NPZ_NAME
 from .overlay import OVERLAY_NAME, track_color
@@ -34,8 +35,19 @@ FILE_DESCRIPTIONS = {
     VIEWER_NAME: "interactive 3D viewer (open in a browser, works offline)",
     REPORT_NAME: "this report",
 }
+# The per-person exports of `monocap run --export` (`monocap.export`), by how their names end.
+EXPORT_DESCRIPTIONS = {
+    ".bvh": "skeleton animation (BVH)", ".trc": "3D markers (OpenSim TRC)", ".c3d": "3D markers (C3D)",
+    "_angles.csv": "joint angles per frame (CSV)", "_angles.png": "joint-angle plot (PNG)",
+}
 PLOT_SIZE = (720, 200)  # px, the drawing area of a plot is inside a margin
 PLOT_MARGIN = (56, 16, 12, 34)  # left, right, top, bottom px
+PLOT_POINTS = 1500  # longer series are thinned to about this many points per line
+# Joint-angle plots: (title, angle names without the side prefix, or whole names for the trunk).
+ANGLE_PLOTS = (("hip flexion", ("hip_flexion",)), ("knee flexion", ("knee_flexion",)),
+               ("shoulder elevation", ("shoulder_elevation",)), ("elbow flexion", ("elbow_flexion",)),
+               ("trunk lean: forward (solid), sideways to the right (dashed)",
+                ("trunk_forward_lean", "trunk_sideways_lean")))
 
 
 @dataclass(frozen=True)
@@ -159,9 +171,12 @@ def report_html(scene: Scene, folder: Path) -> str:
         lifted = np.isfinite(scene.positions_world_mm).all(axis=(-2, -1))
         distance = np.where(lifted, np.linalg.norm(r.root_cam_mm, axis=-1) / 1000, np.nan)
         score = np.where(r.detected, r.scores.mean(axis=-1), np.nan)
-        parts.append("<h3>Distance from the camera (pelvis, m)</h3>" + svg_plot(times, distance, r.track_ids))
-        parts.append("<h3>Mean 2D keypoint score</h3>" + svg_plot(times, score, r.track_ids, y_range=(0.0, 1.0)))
-        parts.append("<p>Joint angles are not part of this report.</p>")
+        colors = [_hex(track_id) for track_id in r.track_ids]
+        parts.append("<h3>Distance from the camera (pelvis, m)</h3>"
+                     + svg_plot(times, [Line(row, c) for row, c in zip(distance, colors)]))
+        parts.append("<h3>Mean 2D keypoint score</h3>"
+                     + svg_plot(times, [Line(row, c) for row, c in zip(score, colors)], y_range=(0.0, 1.0)))
+        parts.append(_angle_section(scene, times))
 
     parts.append("<h2>Files</h2>" + _files(folder))
     if (folder / OVERLAY_NAME).is_file():
@@ -169,16 +184,28 @@ def report_html(scene: Scene, folder: Path) -> str:
     return _page(f"monocap report: {name}", "\n".join(parts))
 
 
-def svg_plot(times_s: np.ndarray, values: np.ndarray, track_ids: np.ndarray,
-             y_range: tuple[float, float] | None = None) -> str:
-    """An inline SVG line plot: one line per person (rows of ``values`` (P, T), NaN gaps), in the person's colour."""
+@dataclass(frozen=True)
+class Line:
+    """One curve of a plot: values (T,) over the plot's times (NaN: a gap), an RGB hex colour, dashed or not."""
+
+    values: np.ndarray
+    color: str
+    dashed: bool = False
+
+
+def svg_plot(times_s: np.ndarray, lines: list[Line], y_range: tuple[float, float] | None = None,
+             legend: str = "") -> str:
+    """An inline SVG line plot of ``lines`` over ``times_s`` (T,); at most `PLOT_POINTS` points per line."""
     width, height = PLOT_SIZE
     left, right, top, bottom = PLOT_MARGIN
-    finite = values[np.isfinite(values)]
+    step = max(1, math.ceil(len(times_s) / PLOT_POINTS))
+    times_s = times_s[::step]
+    lines = [Line(line.values[::step], line.color, line.dashed) for line in lines]
+    finite = np.concatenate([line.values[np.isfinite(line.values)] for line in lines] + [np.zeros(0)])
     lo, hi = y_range or ((float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0))
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
-    t_end = float(times_s[-1]) if len(times_s) > 1 else 1.0
+    t_end = float(times_s[-1]) if len(times_s) > 1 and times_s[-1] > 0 else 1.0
     x = lambda t: left + (width - left - right) * t / t_end  # noqa: E731
     y = lambda v: top + (height - top - bottom) * (1 - (v - lo) / (hi - lo))  # noqa: E731
     out = [f'<svg class="plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
@@ -188,16 +215,39 @@ def svg_plot(times_s: np.ndarray, values: np.ndarray, track_ids: np.ndarray,
         out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>')
     for tick in _ticks(t_end):
         out.append(f'<text x="{x(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{tick:g} s</text>')
-    for row, track_id in zip(values, track_ids):
-        for run in _finite_runs(row):
-            points = " ".join(f"{x(times_s[t]):.1f},{y(row[t]):.1f}" for t in run)
+    for line in lines:
+        dash = ' stroke-dasharray="5,3"' if line.dashed else ""
+        for run in _finite_runs(line.values):
             if len(run) == 1:
-                out.append(f'<circle cx="{x(times_s[run[0]]):.1f}" cy="{y(row[run[0]]):.1f}" r="1.5" '
-                           f'fill="{_hex(track_id)}"/>')
+                out.append(f'<circle cx="{x(times_s[run[0]]):.1f}" cy="{y(line.values[run[0]]):.1f}" r="1.5" '
+                           f'fill="{line.color}"/>')
             else:
-                out.append(f'<polyline points="{points}" fill="none" stroke="{_hex(track_id)}" stroke-width="1.5"/>')
+                points = " ".join(f"{x(times_s[t]):.1f},{y(line.values[t]):.1f}" for t in run)
+                out.append(f'<polyline points="{points}" fill="none" stroke="{line.color}" stroke-width="1.5"{dash}/>')
+    if legend:
+        out.append(f'<text x="{width - right}" y="{top + 14}" text-anchor="end">{html.escape(legend)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _angle_section(scene: Scene, times_s: np.ndarray) -> str:
+    """Joint-angle plots per person (`monocap.fit.angles` on the display-world joints), right solid, left dashed."""
+    parts = ["<h2>Joint angles</h2>",
+             "<p>Degrees, from the 3D joints (<code>monocap.fit.angles</code>: ISB-style segment frames; flexion "
+             "positive forwards, 0 = straight limb). Right side solid, left side dashed. Trunk lean is measured "
+             "from the vertical of the display world, so it assumes a level camera; the limb angles do not "
+             "depend on it. Ankle and wrist angles need foot and hand points that the 17 joints lack.</p>"]
+    for p, track_id in enumerate(scene.result.track_ids):
+        angles = joint_angles(scene.positions_world_mm[p], scene.result.fps)
+        color = _hex(track_id)
+        parts.append(f'<h3><span class="swatch" style="background:{color}"></span>id {track_id}</h3>')
+        for title, names in ANGLE_PLOTS:
+            if names[0].startswith("trunk"):
+                lines = [Line(angles[name], color, dashed=k > 0) for k, name in enumerate(names)]
+            else:
+                lines = [Line(angles[f"{side}_{names[0]}"], color, dashed=side == "l") for side in ("r", "l")]
+            parts.append(f"<h4>{html.escape(title)}</h4>" + svg_plot(times_s, lines, legend="degrees"))
+    return "\n".join(parts)
 
 
 def _ticks(end: float) -> np.ndarray:
@@ -220,7 +270,9 @@ def _files(folder: Path) -> str:
     for name in names:
         size = (folder / name).stat().st_size if (folder / name).is_file() else None
         link = f'<a href="{html.escape(name)}">{html.escape(name)}</a>'
-        rows.append([link, "" if size is None else _size(size), FILE_DESCRIPTIONS.get(name, "")])
+        what = FILE_DESCRIPTIONS.get(name) or next((d for end, d in EXPORT_DESCRIPTIONS.items() if name.endswith(end)),
+                                                   "")
+        rows.append([link, "" if size is None else _size(size), what])
     return _grid(["file", "size", "what"], rows)
 
 
@@ -263,6 +315,7 @@ def _page(title: str, body: str) -> str:
   th, td {{ text-align: left; padding: 3px 12px 3px 0; vertical-align: top; }}
   table.grid th, table.grid td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; }}
   .swatch {{ display: inline-block; width: 11px; height: 11px; margin-right: 6px; }}
+  table.grid td:first-child {{ white-space: nowrap; }}
   svg.plot text {{ font-size: 11px; fill: #444; }}
   video {{ max-width: 100%; margin-top: 12px; }}
 </style>

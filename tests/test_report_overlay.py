@@ -1,0 +1,125 @@
+"""overlay.mp4 (H.264, frame beside a 3D view) and report.html of a real run; the display world they share."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+
+from monocap import Pipeline  # noqa: E402
+from monocap.io.results import NPZ_NAME, RunResult  # noqa: E402
+from monocap.skeleton import H36M17  # noqa: E402
+from monocap.viz.overlay import PANEL_BACKGROUND, canvas_layout, track_color  # noqa: E402
+from monocap.viz.report import REPORT_NAME, report_html  # noqa: E402
+from monocap.viz.scene import ANKLE_HEIGHT_MM, UNCERTAINTY_KEY, Scene, world_from_camera  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(shared_data, tmp_path_factory):
+    """`Pipeline.run` on the 5-frame clip (960x540, one person), with its overlay; the shipped lifter, whose
+    poses are human (the display world's checks need a head above the feet)."""
+    return Pipeline("mediapipe", "default").run(shared_data / "media" / "short_5frames.mp4",
+                                                tmp_path_factory.mktemp("out"))
+
+
+def decoded_frames(path: Path) -> tuple[str, str, list[np.ndarray]]:
+    """(codec name, pixel format, RGB frames) of a video, decoded with PyAV."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec, pix_fmt = stream.codec_context.name, stream.codec_context.pix_fmt
+        return codec, pix_fmt, [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+
+
+def test_overlay_is_h264_with_the_frame_beside_a_3d_view(run, shared_data):
+    codec, pix_fmt, frames = decoded_frames(run.folder / "overlay.mp4")
+    assert (codec, pix_fmt, run.overlay_codec) == ("h264", "yuv420p", "H.264")
+    assert len(frames) == 5
+    (width, height), panel_width = canvas_layout((960, 540))
+    assert (width, height, panel_width) == (960, 540, 540)
+    assert frames[0].shape == (height, width + panel_width, 3)
+
+    capture = cv2.VideoCapture(str(shared_data / "media" / "short_5frames.mp4"))
+    ok, source = capture.read()
+    capture.release()
+    left = frames[0][:, :width].astype(int)
+    # The left part is the frame itself (skeleton lines cover only a few per cent of it).
+    assert np.median(np.abs(left - cv2.cvtColor(source, cv2.COLOR_BGR2RGB)).max(axis=-1)) < 12
+
+    result = RunResult.load(run.folder)
+    color = np.array(track_color(result.track_ids[0]))
+    panel = frames[0][:, width:].astype(int)
+    background = (np.abs(panel - PANEL_BACKGROUND).max(axis=-1) < 12).mean()
+    skeleton = (np.abs(panel - color).max(axis=-1) < 40).sum()
+    assert background > 0.6, "the 3D view is mostly its dark background"
+    assert skeleton > 150, "with the person's skeleton drawn in the track's colour"
+
+
+def test_display_world_is_y_up_with_the_ground_under_the_feet(run):
+    scene = Scene.load(run.folder)
+    result = scene.result
+    lifted = np.isfinite(scene.positions_world_mm).all(axis=(-2, -1))
+    joints = scene.positions_world_mm[lifted]
+    ankles = joints[:, H36M17.indices(("l_ankle", "r_ankle")), 1]
+    head = joints[:, H36M17.index("head"), 1]
+    assert np.percentile(ankles, 2) == pytest.approx(ANKLE_HEIGHT_MM, abs=1.0)
+    assert (head > ankles.max(axis=1)).all(), "Y up: the head above the feet"
+    # The camera looks along -Z: everyone in front of it has a smaller Z.
+    assert (joints[..., 2] < scene.camera_world_mm[2]).all()
+    # The transform is rigid (a half turn and a shift): distances are kept.
+    cam = (result.poses3d_mm + result.root_cam_mm[..., None, :])[lifted]
+    np.testing.assert_allclose(np.linalg.norm(joints[:, 1:] - joints[:, :1], axis=-1),
+                               np.linalg.norm(cam[:, 1:] - cam[:, :1], axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(world_from_camera(np.zeros(3), 1234.0), [0, 1234.0, 0])
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs, self.sources = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a":
+            self.hrefs.append(attrs["href"])
+        if tag in ("video", "script", "img", "link") and attrs.get("src"):
+            self.sources.append(attrs["src"])
+
+
+def test_report_states_the_input_people_and_links_every_file(run):
+    page = (run.folder / REPORT_NAME).read_text()
+    assert "960 &times; 540 px" in page and "5.000 frames/s" in page and "5 (1.00 s)" in page
+    assert "55.0&deg; horizontal" in page, "the assumed field of view"
+    assert "People (1)" in page and "id 0" in page
+    links = _Links()
+    links.feed(page)
+    files = sorted(p.name for p in run.folder.iterdir())
+    assert files == sorted(["poses3d.npz", "poses3d.json", "overlay.mp4", "viewer.html", REPORT_NAME])
+    assert sorted(links.hrefs) == files, "a link to every file of the folder, and only to those"
+    assert links.sources == ["overlay.mp4"], "nothing loaded from outside the folder"
+    assert "http://" not in page and "https://" not in page
+    # Mean 2D score in the people table equals the npz's, and the joint-angle plots are drawn.
+    result = RunResult.load(run.folder)
+    assert f"<td>{result.scores[0][result.detected[0]].mean():.2f}</td>" in page
+    assert "Joint angles" in page and "knee flexion" in page
+    assert len(re.findall(r"<polyline ", page)) >= 2 + 2 * 4, "distance, score and the angle curves"
+    assert "no per-joint uncertainty" in page
+
+
+def test_report_and_viewer_show_uncertainty_when_the_run_has_it(run, tmp_path):
+    with np.load(run.folder / NPZ_NAME) as f:
+        arrays = {k: f[k] for k in f.files}
+    spread = np.where(np.isfinite(arrays["poses3d"][..., 0]), 37.0, np.nan).astype(np.float32)
+    np.savez(tmp_path / NPZ_NAME, **arrays, **{UNCERTAINTY_KEY: spread})
+    scene = Scene.load(tmp_path)
+    assert scene.uncertainty_mm is not None
+    page = report_html(scene, run.folder)
+    assert "uncertainty mean / max" in page and "<td>37 / 37 mm</td>" in page
+    arrays[UNCERTAINTY_KEY] = spread[..., :5]
+    np.savez(tmp_path / NPZ_NAME, **arrays)
+    with pytest.raises(ValueError, match=r"poses3d.npz: uncertainty_mm has shape \(1, 5, 5\)"):
+        Scene.load(tmp_path)
