@@ -82,17 +82,16 @@ def run_batch(arguments: list[str], outdir: str | Path, engine, pipeline_options
     start = time.perf_counter()
     outdir = Path(os.path.abspath(outdir))
     pipeline_options = _portable(pipeline_options)
+    found = find_inputs(arguments, media_suffixes(pipeline_options.get("backend", "mediapipe")), exclude=outdir)
+    for warning in found.warnings:
+        log.warning("%s", warning)
+    if not found.inputs:
+        raise ValueError(f"no inputs found in {' '.join(arguments)}")
     outdir.mkdir(parents=True, exist_ok=True)
     with _exclusive(outdir):
         manifest = Manifest.open(outdir / MANIFEST_NAME)
         try:
             manifest.check_options(_options_json(pipeline_options, run_options))
-            found = find_inputs(arguments, media_suffixes(pipeline_options.get("backend", "mediapipe")),
-                                exclude=outdir)
-            for warning in found.warnings:
-                log.warning("%s", warning)
-            if not found.inputs:
-                raise ValueError(f"no inputs found in {' '.join(arguments)}")
             keys = assign_keys(found.inputs, manifest.keys_by_source(), RESERVED_NAMES)
             manifest.add(keys)
             ours = set(keys.values())

@@ -106,37 +106,62 @@ def assign_keys(inputs: list[BatchInput], existing: dict[str, str], reserved: tu
 
     A key is free when no other key equals it or lies inside it, and no other key is one of its
     parent folders (an output folder holding another one would be replaced with it); comparisons
-    ignore case. ``reserved``: top-level names never given (the manifest's files).
+    ignore case. ``reserved``: top-level names never given (the manifest's files). A new input whose
+    name is taken gets 8 hex digits of the SHA-256 of its path; if the clash is with a parent folder,
+    that folder's name gets them instead (of the input's folder at that level, so that the inputs of
+    one folder stay together).
     """
     taken = _TakenKeys(reserved)
     for key in existing.values():
         taken.add(key)
+    wanted = {item.source: output_key(item.label) for item in inputs if item.source not in existing}
+    for key in wanted.values():  # the folders new outputs go into: no new output takes their names
+        taken.folders.update(_parents(key.casefold()))
     keys: dict[str, str] = {}
     for item in inputs:
         if item.source in existing:
             keys[item.source] = existing[item.source]
             continue
-        key = output_key(item.label)
-        digest = hashlib.sha256(item.source.encode()).hexdigest()
-        length = 8
-        while taken.conflicts(key):
-            key = f"{output_key(item.label)}-{digest[:length]}"
-            length += 4  # only if 8 hex digits collide too
+        key = wanted[item.source]
+        for _ in range(8):  # a renamed key clashes again only by a coincidence of hashes
+            clash = taken.clash(key)
+            if clash is None:
+                break
+            key = _renamed(key, clash, item.source)
+        else:
+            raise ValueError(f"{item.source}: no free output folder name found (last tried {key})")
         taken.add(key)
         keys[item.source] = key
     return keys
 
 
+def _renamed(key: str, index: int, source: str) -> str:
+    """``key`` with its component ``index`` made unique by a hash: of ``source`` for the last component,
+    else of the source's folder at that level."""
+    parts = key.split("/")
+    level = len(parts) - 2 - index
+    ancestors = Path(source).parents
+    seed = source if level < 0 or level >= len(ancestors) else str(ancestors[level])
+    parts[index] = f"{parts[index]}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
+    return "/".join(parts)
+
+
 class _TakenKeys:
-    """Keys given so far, and every folder they lie in, case-folded."""
+    """Keys given so far, and every folder they (or keys about to be given) lie in, case-folded."""
 
     def __init__(self, reserved: tuple[str, ...]):
         self.leaves = {name.casefold() for name in reserved}
         self.folders: set[str] = set()
 
-    def conflicts(self, key: str) -> bool:
-        key = key.casefold()
-        return key in self.leaves or key in self.folders or any(p in self.leaves for p in _parents(key))
+    def clash(self, key: str) -> int | None:
+        """The index of the component of ``key`` that clashes (a parent that is another key's folder
+        first), or None when ``key`` is free."""
+        parts = key.casefold().split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in self.leaves:
+                return i - 1
+        whole = "/".join(parts)
+        return len(parts) - 1 if whole in self.leaves or whole in self.folders else None
 
     def add(self, key: str) -> None:
         key = key.casefold()
