@@ -445,3 +445,17 @@ def test_ray_engine_writes_what_monocap_run_writes(media, random_weights, tmp_pa
     check_outdir(out, rows)
     assert_same_as_monocap_run(out / "clip", clip, ["--model", str(random_weights), "--no-overlay"],
                                tmp_path / "single")
+
+
+# --- benchmark ------------------------------------------------------------------------------------
+
+def test_bench_batch_measures_throughput_and_memory_per_worker(media, random_weights, tmp_path, capsys):
+    out = tmp_path / "batch.json"
+    assert main(["bench", "batch", str(media / "short_5frames.mp4"), "--copies", "2", "--workers", "1",
+                 "--model", str(random_weights), "--no-overlay", "--json", str(out), "-q"]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["workers"] == 1 and run["frames"] == 10
+    assert run["videos_per_hour"] == pytest.approx(2 * 3600 / run["wall_s"])
+    assert run["frames_per_s"] == pytest.approx(10 / run["wall_s"])
+    assert len(run["peak_rss_mb_per_worker"]) == 1 and run["peak_rss_mb_per_worker"][0] > 50
+    assert "| 1 |" in capsys.readouterr().out
