@@ -13,9 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ..eval import bench_batch, bench_lift, bench_speed
+from ..eval import bench_batch, bench_fit, bench_hyp, bench_lift, bench_speed
 
-BENCHMARKS = (bench_lift, bench_speed, bench_batch)
+BENCHMARKS = (bench_lift, bench_speed, bench_hyp, bench_fit, bench_batch)
 
 
 def add_parser(sub, parents):

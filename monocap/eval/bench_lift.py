@@ -81,6 +81,7 @@ class Take:
     scores: (T, 17) 1 for joints in view, else 0.
     gt_cam_mm: (T, 17, 3) true joints in the camera frame, mm.
     scored: (T,) frames with every joint in view: only these are scored.
+    up_cam: (3,) the world's up direction in the camera frame.
     """
 
     label: str  # for messages, e.g. "S8/Walking 1 camera 54138969"
@@ -91,11 +92,12 @@ class Take:
     scored: np.ndarray
     intrinsics: Intrinsics
     fps: float
+    up_cam: np.ndarray
 
     @classmethod
     def observe(cls, label: str, group: str, joints_world_mm: np.ndarray, camera: Camera, fps: float,
-                inside_image_only: bool) -> "Take":
-        """Project (T, 17, 3) world joints with `camera` (distortion included).
+                inside_image_only: bool, world_up: tuple[float, float, float]) -> "Take":
+        """Project (T, 17, 3) world joints with `camera` (distortion included); `world_up` in world coordinates.
 
         Joints behind the camera are out of view, and so, if ``inside_image_only``,
         are those projecting outside the image.
@@ -109,7 +111,8 @@ class Take:
             in_view &= (px >= 0).all(-1) & (px[..., 0] < intr.width) & (px[..., 1] < intr.height)
         px = np.where(in_view[..., None], px, 0.0)
         pinhole = replace(intr, dist=(0.0,) * 5)  # a user's file has no distortion to give either
-        return cls(label, group, px, in_view.astype(np.float64), gt, in_view.all(-1), pinhole, fps)
+        return cls(label, group, px, in_view.astype(np.float64), gt, in_view.all(-1), pinhole, fps,
+                   camera.R @ np.asarray(world_up, dtype=np.float64))
 
     def every(self, stride: int) -> "Take":
         """Every `stride`-th frame."""
@@ -162,7 +165,8 @@ def h36m_takes(h36m_root: Path, max_frames: int | None) -> list[Take]:
     """
     cameras = load_h36m_cameras(h36m_root)[H36M_SUBJECT]
     return [Take.observe(f"{H36M_SUBJECT}/{seq.action} camera {cam.name}", seq.action_class,
-                         seq.joints_world_mm[:max_frames], cam, H36M_FPS, inside_image_only=False)
+                         seq.joints_world_mm[:max_frames], cam, H36M_FPS, inside_image_only=False,
+                         world_up=(0.0, 0.0, 1.0))
             for seq in load_h36m_poses(h36m_root, (H36M_SUBJECT,)) for cam in cameras]
 
 
@@ -173,7 +177,7 @@ def mocap_takes(mocap_root: Path, max_frames: int | None) -> list[Take]:
         joints = np.asarray(clip.joints_world_mm[:max_frames, :len(H36M17)], dtype=np.float64)
         for cam in virtual_cameras(joints):
             takes.append(Take.observe(f"{clip.source}/{clip.name} {cam.name}", clip.source, joints, cam, MOCAP_FPS,
-                                      inside_image_only=True))
+                                      inside_image_only=True, world_up=(0.0, 1.0, 0.0)))
     return takes
 
 

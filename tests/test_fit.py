@@ -1,0 +1,148 @@
+"""Skeleton fitting, ground and contacts (monocap.fit.skeleton, monocap.fit.ground) on real motion."""
+import numpy as np
+import pytest
+
+from monocap.camera import Intrinsics
+from monocap.eval.bench_lift import look_at
+from monocap.eval.metrics import accel_error, bone_length_std, mpjpe
+from monocap.fit.ground import ANKLE_ABOVE_FLOOR, FEET, detect_contacts, foot_skate_mm
+from monocap.fit.skeleton import HINGE_FLEXION_SIGN, FitConfig, fit_person, fit_run
+from monocap.io.h36m import FPS, load_h36m_cameras, load_h36m_poses
+from monocap.io.mocap_dataset import load_clip
+from monocap.io.motion import forward_kinematics
+from monocap.io.results import RunResult
+from monocap.skeleton import H36M17, mocap22_to_coco17
+
+FRAMES = 200
+
+
+@pytest.fixture(scope="module")
+def walking(shared_data):
+    """S8 "Walking 1", first FRAMES frames, seen by its first camera: (gt_cam_mm, keypoints_px, intrinsics, up_cam)."""
+    root = shared_data / "h36m"
+    sequence = next(s for s in load_h36m_poses(root, ("S8",)) if s.action == "Walking 1")
+    camera = load_h36m_cameras(root)["S8"][0]
+    gt = camera.world_to_camera(sequence.joints_world_mm[:FRAMES].astype(np.float64))
+    return gt, camera.intrinsics.project(gt), camera.intrinsics, camera.R @ [0.0, 0.0, 1.0]
+
+
+def _fit(gt, keypoints, intrinsics, config=FitConfig()):
+    ones = np.ones(gt.shape[:2])
+    return fit_person(gt - gt[:, :1], gt[:, 0], keypoints, ones, intrinsics, FPS, joint_format="h36m17",
+                      config=config)
+
+
+def _true_contacts(gt, up):
+    ankles = gt[:, FEET]
+    heights = ankles @ up
+    shin = np.median(np.linalg.norm(gt[:, 3] - gt[:, 2], axis=-1))
+    return detect_contacts(heights - np.percentile(heights.min(1), 5), ankles, FPS, shin)
+
+
+@pytest.fixture(scope="module")
+def fitted_truth(walking):
+    gt, keypoints, intrinsics, _ = walking
+    return _fit(gt, keypoints, intrinsics)
+
+
+def test_fitted_skeleton_is_rigid_symmetric_and_its_own_forward_kinematics(fitted_truth):
+    person = fitted_truth
+    assert bone_length_std(person.positions_world_mm, reduce=True) < 1e-6
+    assert bone_length_std(person.positions_cam_mm, reduce=True) < 1e-6
+    lengths = person.bone_lengths_mm
+    children = [c for _, c in H36M17.bones]
+    for b, c in enumerate(children):
+        np.testing.assert_allclose(lengths[b], lengths[children.index(H36M17.flip_perm[c])])
+    np.testing.assert_allclose(forward_kinematics(person.motion)[0], person.positions_world_mm, atol=1e-9)
+    cam_h = np.concatenate([person.positions_cam_mm, np.ones((*person.positions_cam_mm.shape[:2], 1))], -1)
+    np.testing.assert_allclose(cam_h @ person.world_from_camera[:3].T, person.positions_world_mm, atol=1e-6)
+    assert person.motion.joint_names == list(H36M17.joints)
+    assert person.present.all() and person.first_frame == 0
+
+
+def test_fitting_ground_truth_changes_it_little(walking, fitted_truth):
+    gt = walking[0]
+    # The torso's triangles are rigid in the skeleton but not quite in the data.
+    assert mpjpe(fitted_truth.positions_cam_mm, gt, root=None, reduce=True) < 15.0
+    assert np.abs(fitted_truth.bone_lengths_mm - np.median(_lengths(gt), 0)).max() < 10.0
+
+
+def _lengths(joints):
+    par, chi = np.array(H36M17.bones).T
+    return np.linalg.norm(joints[:, chi] - joints[:, par], axis=-1)
+
+
+def test_world_is_y_up_with_the_feet_on_the_floor_during_contacts(walking, fitted_truth):
+    gt, _, _, up = walking
+    person = fitted_truth
+    world_up_in_camera = person.world_from_camera[1, :3]
+    # A straight walk fixes the floor's tilt along the walk; across it the trunk's mean direction decides.
+    assert person.ground.source == "line"
+    assert np.degrees(np.arccos(world_up_in_camera @ up)) < 5.0
+    world = person.positions_world_mm
+    assert (world[:, H36M17.index("head"), 1] > world[:, 0, 1]).all()
+    assert (world[:, 0, 1] > world[:, FEET, 1].max(1)).all()
+    contacts = person.contacts
+    assert contacts.any(0).all(), "both feet stand on the floor at some point of a walk"
+    truth = _true_contacts(gt, up)
+    assert (contacts == truth).mean() > 0.85
+    ankle_height = ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1]
+    np.testing.assert_allclose(world[:, FEET, 1][contacts], ankle_height, atol=25.0)
+
+
+def test_noisy_poses_get_smoother_feet_stop_sliding_and_joint_limits_hold(walking):
+    gt, keypoints, intrinsics, up = walking
+    rng = np.random.default_rng(0)
+    noisy = gt + rng.normal(0.0, 15.0, gt.shape) + rng.normal(0.0, 30.0, (len(gt), 1, 3))  # joints and root
+    noisy_keypoints = keypoints + rng.normal(0.0, 2.0, keypoints.shape)
+    person = _fit(noisy, noisy_keypoints, intrinsics)
+    fitted = person.positions_cam_mm
+    assert accel_error(fitted, gt, reduce=True) < 0.5 * accel_error(noisy, gt, reduce=True)
+    assert mpjpe(fitted, gt, reduce=True) < mpjpe(noisy, gt, reduce=True)
+    truth = _true_contacts(gt, up)
+    assert foot_skate_mm(fitted[:, FEET], truth, up) < 0.5 * foot_skate_mm(noisy[:, FEET], truth, up)
+    for joint in HINGE_FLEXION_SIGN:
+        rotation = person.motion.local_rotations[:, joint]
+        np.testing.assert_allclose(rotation[:, :, 0], [[1.0, 0.0, 0.0]] * len(rotation), atol=1e-9)  # a hinge
+        flexion = HINGE_FLEXION_SIGN[joint] * np.degrees(np.arctan2(rotation[:, 2, 1], rotation[:, 1, 1]))
+        assert flexion.min() >= 0.0 and flexion.max() <= FitConfig().max_flexion_deg
+
+
+def test_fit_run_on_a_run_of_a_walking_mocap_clip_with_gaps(shared_data):
+    """CMU subject 7 walking, seen by a camera 4 m away, as `monocap run` would store it (COCO-17 keypoints)."""
+    clip = load_clip(shared_data / "mocap" / "cmu_bvh" / "iclone_subjects" / "007" / "007_01.bvh.gz")
+    world = clip.joints_world_mm[:120].astype(np.float64)
+    intrinsics = Intrinsics.from_fov(1920, 1080, 60.0)
+    target = world[:, 0].mean(0)
+    eye = target + [0.0, 0.0, 4500.0]
+    eye[1] = world[..., 1].min() + 1500.0
+    camera = look_at(eye, target, intrinsics, "front")
+    cam = camera.world_to_camera(world)
+    n = len(cam) + 10
+    poses = np.full((1, n, 17, 3), np.nan)
+    roots = np.full((1, n, 3), np.nan)
+    keypoints = np.full((1, n, 17, 2), np.nan)
+    scores = np.zeros((1, n, 17))
+    poses[0, 10:] = cam[:, :17] - cam[:, :1]
+    roots[0, 10:] = cam[:, 0]
+    keypoints[0, 10:] = mocap22_to_coco17(intrinsics.project(cam))
+    scores[0, 10:] = 0.9
+    poses[0, 50:55] = np.nan  # the lifter found too few joints: a gap to bridge
+    result = RunResult(poses, roots, keypoints, scores, np.isfinite(keypoints[..., 0, 0]), np.array([7]), clip.fps,
+                       intrinsics, "test", "test", True, True, "clip", "file")
+    (person,) = fit_run(result)
+    assert person.track_id == 7 and person.first_frame == 10 and person.fps == clip.fps
+    assert len(person.present) == len(cam) and not person.present[40:45].any() and person.present[:40].all()
+    assert np.isfinite(person.positions_world_mm).all()
+    assert mpjpe(person.positions_cam_mm, cam[:, :17], root=None, reduce=True) < 30.0
+    contacts = person.contacts
+    ankle_height = ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1]
+    assert contacts.any(0).all()
+    np.testing.assert_allclose(person.positions_world_mm[:, FEET, 1][contacts], ankle_height, atol=20.0)
+
+
+def test_a_track_without_any_pose_is_refused():
+    nan = np.full((5, 17, 3), np.nan)
+    with pytest.raises(ValueError, match="track 3 has no frame with a pose"):
+        fit_person(nan, nan[:, 0], np.zeros((5, 17, 2)), np.ones((5, 17)), Intrinsics.from_fov(640, 480), 30.0,
+                   track_id=3)
