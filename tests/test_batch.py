@@ -278,7 +278,7 @@ def test_sigkill_part_way_then_resume_processes_every_input_exactly_once(media, 
     inputs = tmp_path / "in"
     for folder in ("day1", "day2"):
         (inputs / folder).mkdir(parents=True)
-        for i in range(3):
+        for i in range(2):
             os.link(media / "short_5frames.mp4", inputs / folder / f"take{i}.mp4")
     out = tmp_path / "out"
     args = [str(inputs), "-o", str(out), "--model", str(random_weights), "--no-overlay", "--workers", "1"]
@@ -295,12 +295,12 @@ def test_sigkill_part_way_then_resume_processes_every_input_exactly_once(media, 
 
     at_kill = manifest_rows(out)
     done_at_kill = {key for key, row in at_kill.items() if row["status"] == "ok"}
-    assert 1 <= len(done_at_kill) < 6, "killed part-way"
+    assert 1 <= len(done_at_kill) < 4, "killed part-way"
     outputs_at_kill = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("poses3d.npz")}
 
     assert main(["batch", *args, "-q"]) == 0
     rows = manifest_rows(out)
-    assert sorted(rows) == [f"day{d}/take{i}" for d in (1, 2) for i in range(3)]
+    assert sorted(rows) == [f"day{d}/take{i}" for d in (1, 2) for i in range(2)]
     assert all(row["status"] == "ok" for row in rows.values())
     check_outdir(out, rows)
     for path, identity in outputs_at_kill.items():  # what was written before the kill was not written again
@@ -459,3 +459,30 @@ def test_bench_batch_measures_throughput_and_memory_per_worker(media, random_wei
     assert run["frames_per_s"] == pytest.approx(10 / run["wall_s"])
     assert len(run["peak_rss_mb_per_worker"]) == 1 and run["peak_rss_mb_per_worker"][0] > 50
     assert "| 1 |" in capsys.readouterr().out
+
+
+def test_inference_code_never_unpickles():
+    """Every np.load outside training says allow_pickle=False, and nothing there calls pickle or torch.load.
+
+    Training reads back only the checkpoints it wrote itself (monocap/train/).
+    """
+    import ast
+
+    import monocap
+
+    root = Path(monocap.__file__).parent
+    checked = 0
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "train":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner = node.func.value.id if isinstance(node.func.value, ast.Name) else None
+            where = f"{path.relative_to(root)}:{node.lineno}"
+            if (owner, node.func.attr) == ("np", "load"):
+                checked += 1
+                assert any(k.arg == "allow_pickle" and getattr(k.value, "value", None) is False
+                           for k in node.keywords), f"{where}: np.load without allow_pickle=False"
+            assert (owner, node.func.attr) not in {("pickle", "load"), ("pickle", "loads"), ("torch", "load")}, where
+    assert checked >= 5, "the files that read npz inputs were found"

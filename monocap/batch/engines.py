@@ -33,8 +33,6 @@ from typing import Iterable, Iterator
 from ..io.results import NPZ_NAME
 from ..detect2d.weights import sha256_of
 
-log = logging.getLogger(__name__)
-
 ENGINES = ("local", "ray")
 # Settings for a Ray instance that a batch starts itself (no --address): no dashboard, a small object
 # store (tasks and outcomes are a few hundred bytes; outputs go straight to OUTDIR).
