@@ -23,7 +23,9 @@ Steps (whole sequence, offline):
    (`_initial_pose`), then Gauss-Newton (Levenberg-Marquardt) on all frames
    at once over the joint rotations and the root position, minimising
 
-   - 3D: distance of every joint to the lifted one, ``sigma_3d_mm`` per unit cost;
+   - 3D: distance of every joint to the lifted one, ``sigma_3d_mm`` per unit
+     cost across the image and ``sigma_depth_mm`` along the camera's z axis
+     (a lifter is least sure of depth, which the image does not show);
    - 2D: reprojection error (full perspective, the camera's intrinsics and
      distortion) against the keypoints, weighted by their confidence, Huber
      beyond ``huber_px``, ``sigma_2d_px`` per unit cost;
@@ -115,9 +117,10 @@ class FitConfig:
     """Weights and switches of `fit_person`. A term's sigma is the error that costs as much as one unit."""
 
     sigma_3d_mm: float = 40.0
-    sigma_2d_px: float = 6.0
+    sigma_depth_mm: float = 80.0
+    sigma_2d_px: float = 3.0
     huber_px: float = 15.0
-    accel_sigma_mm_s2: float = 8000.0
+    accel_sigma_mm_s2: float = 4000.0
     joint_limits: bool = True
     max_flexion_deg: float = 150.0
     limit_sigma_deg: float = 0.5
@@ -409,7 +412,9 @@ class _Problem:
                  config: FitConfig):
         self.target = raw
         # Filled-in frames only lightly hold on to the interpolated pose.
-        self.w3d = np.where(present, 1.0, 0.1)[:, None].repeat(NUM_JOINTS, 1) / config.sigma_3d_mm**2
+        # Per camera axis: a lifter is least sure of depth (z), which the image does not show.
+        per_axis = 1.0 / np.array([config.sigma_3d_mm, config.sigma_3d_mm, config.sigma_depth_mm])**2
+        self.w3d = np.where(present, 1.0, 0.1)[:, None, None] * np.broadcast_to(per_axis, (NUM_JOINTS, 3))
         self.kp, self.scores = keypoints_norm, scores
         self.focal = focal_px
         self.config = config
@@ -467,7 +472,7 @@ class _Problem:
         return error, weight, d
 
     def cost(self, positions: np.ndarray, _glob: np.ndarray, hinge: dict) -> float:
-        total = (self.w3d * ((positions - self.target)**2).sum(-1)).sum()
+        total = (self.w3d * (positions - self.target)**2).sum()
         error, weight, _ = self._residual_2d(positions)
         total += (weight * (error**2).sum(-1)).sum()
         total += self.w_acc * (np.diff(positions, 2, axis=0)**2).sum()
@@ -519,7 +524,7 @@ class _Problem:
         # 3D and 2D terms: one frame each.
         h0, grad = _weighted_gram(jac, self.w3d, positions - self.target)
         error, weight, d2 = self._residual_2d(positions)
-        h2d, g2d = _weighted_gram(d2 @ jac, weight, error)
+        h2d, g2d = _weighted_gram(d2 @ jac, weight[..., None].repeat(2, -1), error)
         h0 += h2d
         grad += g2d
         # Joint limits: one parameter each.
@@ -626,8 +631,8 @@ def _apply_transposed(a: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _weighted_gram(jac: np.ndarray, weight: np.ndarray, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """J^T W J and J^T W r per frame for a per-joint weight: jac (T, K, D, n), weight (T, K), residual (T, K, D)."""
+    """J^T W J and J^T W r per frame for diagonal weights: jac (T, K, D, n), weight and residual (T, K, D)."""
     T, n = jac.shape[0], jac.shape[-1]
     flat = jac.reshape(T, -1, n)
-    weighted = flat * np.repeat(weight, jac.shape[2], axis=1)[..., None]
+    weighted = flat * weight.reshape(T, -1)[..., None]
     return _gram(weighted, flat), _apply_transposed(weighted, residual.reshape(T, -1))
