@@ -20,6 +20,8 @@ trunk_rotation              the shoulders turn to the left of the hips          
 {r,l}_hip_internal_rotation the thigh's front turns towards the midline          thigh in pelvis; needs knee
                                                                                  flexion ≥ 20°
 {r,l}_knee_flexion          the knee bends (0 = straight; never negative)        thigh to shank
+{r,l}_shoulder_elevation    the arm is raised from hanging, in any direction     upper arm to the thorax's -Y;
+                                                                                 0 to 180, always defined
 {r,l}_shoulder_flexion      the arm swings forward (90 = forward, 180 = up)      upper arm in thorax
 {r,l}_shoulder_abduction    the arm moves out to the side                        upper arm in thorax
 {r,l}_shoulder_internal_    the arm's front turns towards the body               upper arm in thorax; needs
@@ -27,9 +29,12 @@ rotation                                                                        
 {r,l}_elbow_flexion         the elbow bends (0 = straight; never negative)       upper arm to forearm
 ==========================  ===================================================  =================================
 
-Segment frames. Pelvis: Y from the pelvis joint to the spine joint, Z along
+Segment frames. Pelvis: Y from the pelvis joint to the thorax joint, Z along
 the hip line. H36M-17 has no pelvic landmarks (the pelvis joint is the
-middle of the hips), so pelvic tilt is taken to follow the lower spine.
+middle of the hips), so the pelvis is taken to tilt with the whole trunk:
+hip flexion is the thigh's angle to the trunk line. Upright standing
+therefore does not read exactly 0 (on Human3.6M's joints: median hip
+flexion -2.6, trunk lean -2.9 degrees).
 Thorax: Y from the spine joint to the thorax joint, Z along the shoulder
 line. Thigh and upper arm: Y along the bone, Z along the hinge axis of the
 knee or elbow below it — which is why their axial rotation is defined only
@@ -43,10 +48,11 @@ angles beyond the head joint, and knee or elbow ab/adduction and rotation
 flexion.
 
 NaN where an angle is undefined: a joint missing, a degenerate segment,
-axial rotation with a straight hinge, or a flexion when the abduction is
-within 15° of ±90° (gimbal lock, where flexion has no meaning). Every angle
-is unwrapped over time, so a curve passing ±180° keeps going instead of
-jumping by 360°; the first defined value of each curve lies in (-180, 180].
+axial rotation with a straight hinge, or flexion and axial rotation when
+the abduction is within 15° of ±90° (gimbal lock, where they have no
+meaning). Every angle is unwrapped over time within each run of defined
+frames, so a curve passing ±180° keeps going instead of jumping by 360°;
+each run starts in (-180, 180].
 """
 from __future__ import annotations
 
