@@ -347,10 +347,11 @@ def test_resume_settles_what_earlier_batches_left(media, random_weights, tmp_pat
     out = tmp_path / "out"
     args = ["batch", str(inputs), "-o", str(out), "--backend", "file", "--image-size", "640,480",
             "--min-track-frames", "1", "--model", str(random_weights), "--workers", "1", "-q"]
-    assert main(args) == 1
+    assert main([*args, "--inputs-per-worker", "2"]) == 1
     first = manifest_rows(out)
     assert {k: r["status"] for k, r in first.items()} == {"adopt": "ok", "broken": "failed", "changed": "ok",
                                                           "redo": "ok"}
+    assert len({r["worker"] for r in first.values()}) == 2, "one worker process after the other, 2 inputs each"
     # A batch killed after its worker finished "adopt" but before it was recorded, and while "redo" was
     # half-written (the output there is older than the attempt); "changed" was edited since.
     now = time.time()

@@ -40,7 +40,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
-from ..io.video import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
                   ".m2ts", ".3gp", ".ogv")
@@ -267,4 +266,6 @@ def _describe(suffixes: tuple[str, ...]) -> str:
 
 def media_suffixes(backend: str) -> tuple[str, ...]:
     """What folders and globs contribute for a 2D backend: keypoint files for "file", else videos and images."""
+    from ..io.video import IMAGE_SUFFIXES  # here: io.video loads OpenCV, which `monocap --help` does without
+
     return KEYPOINT_SUFFIXES if backend == "file" else VIDEO_SUFFIXES + IMAGE_SUFFIXES

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..batch.engines import INPUTS_PER_WORKER
 from .run import _logging_to_stderr, add_pipeline_arguments, pipeline_options, run_options
 
 EXAMPLES = """INPUTS: files, folders (searched recursively for videos and images), quoted globs
@@ -46,6 +47,8 @@ def add_parser(sub, parents):
     p.add_argument("--address", metavar="ADDR", help="a running Ray cluster (host:port or 'auto'); "
                                                      "without it --engine ray starts a local Ray instance")
     p.add_argument("--retry-failed", action="store_true", help="process inputs that failed before again")
+    p.add_argument("--inputs-per-worker", type=int, default=INPUTS_PER_WORKER, metavar="N",
+                   help="replace a worker process after N inputs, bounding slow memory growth (default: %(default)s)")
     add_pipeline_arguments(p)
     p.set_defaults(func=run)
 
@@ -53,7 +56,7 @@ def add_parser(sub, parents):
 def run(args) -> int:
     from ..batch import create_engine, run_batch
 
-    engine = create_engine(args.engine, args.workers, args.address)
+    engine = create_engine(args.engine, args.workers, args.address, args.inputs_per_worker)
     with _logging_to_stderr(args.quiet, "batch"):
         try:
             summary = run_batch(args.inputs, args.output, engine, pipeline_options(args), run_options(args),
