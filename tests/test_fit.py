@@ -138,7 +138,7 @@ def test_fit_run_on_a_run_of_a_walking_mocap_clip_with_gaps(shared_data):
     contacts = person.contacts
     ankle_height = ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1]
     assert contacts.any(0).all()
-    np.testing.assert_allclose(person.positions_world_mm[:, FEET, 1][contacts], ankle_height, atol=20.0)
+    np.testing.assert_allclose(person.positions_world_mm[:, FEET, 1][contacts], ankle_height, atol=25.0)
 
 
 def test_a_track_without_any_pose_is_refused():

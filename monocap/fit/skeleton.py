@@ -117,7 +117,7 @@ class FitConfig:
     """Weights and switches of `fit_person`. A term's sigma is the error that costs as much as one unit."""
 
     sigma_3d_mm: float = 40.0
-    sigma_depth_mm: float = 80.0
+    sigma_depth_mm: float = 40.0
     sigma_2d_px: float = 3.0
     huber_px: float = 15.0
     accel_sigma_mm_s2: float = 4000.0
