@@ -51,11 +51,13 @@ RESERVED_NAMES = (MANIFEST_NAME, f"{MANIFEST_NAME}-journal", f"{MANIFEST_NAME}-w
 class BatchSummary:
     """What a batch did, for the inputs it was given.
 
+    outdir, manifest: the absolute OUTDIR and the manifest's path; inputs: how many inputs were named.
     counts: inputs per final status ("ok", "empty", "failed"; "pending" only if interrupted).
     skipped: inputs finished (or failed) by an earlier batch and not processed again.
     adopted: inputs whose output a killed batch had finished, recorded now.
     outcomes: what this batch's workers reported, in the order they finished.
     failed: (output key, input, error) of every failed input.
+    warnings: arguments that named no input.
     wall_seconds: the whole call.
     """
 

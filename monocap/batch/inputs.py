@@ -26,8 +26,8 @@ Output folder names are made safe before use (`output_key`): ``..`` and
 that starts with a dot gets ``_`` instead (so none is hidden, none is
 ``..``), characters that are unsafe in file names become ``_``, and long
 names are shortened. `assign_keys` then keeps them unique: a name already
-taken (case-insensitively), or one that is the parent folder of another
-output, gets ``-`` and 8 hex digits of its input's path hash. Names once
+taken (case-insensitively), or one that is the folder of other outputs,
+gets ``-`` and 8 hex digits of the SHA-256 of its input's path. Names once
 given are kept in the manifest, so a rerun (even with more inputs) puts
 every input where it went before.
 """
@@ -39,7 +39,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
-
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
                   ".m2ts", ".3gp", ".ogv")
