@@ -14,7 +14,7 @@ cv2 = pytest.importorskip("cv2")
 from monocap import Pipeline  # noqa: E402
 from monocap.io.results import NPZ_NAME, RunResult  # noqa: E402
 from monocap.skeleton import H36M17  # noqa: E402
-from monocap.viz.overlay import PANEL_BACKGROUND, canvas_layout, track_color  # noqa: E402
+from monocap.viz.overlay import PANEL_BACKGROUND, Canvas, track_color  # noqa: E402
 from monocap.viz.report import REPORT_NAME, report_html  # noqa: E402
 from monocap.viz.scene import ANKLE_HEIGHT_MM, UNCERTAINTY_KEY, Scene, world_from_camera  # noqa: E402
 
@@ -39,9 +39,12 @@ def test_overlay_is_h264_with_the_frame_beside_a_3d_view(run, shared_data):
     codec, pix_fmt, frames = decoded_frames(run.folder / "overlay.mp4")
     assert (codec, pix_fmt, run.overlay_codec) == ("h264", "yuv420p", "H.264")
     assert len(frames) == 5
-    (width, height), panel_width = canvas_layout((960, 540))
-    assert (width, height, panel_width) == (960, 540, 540)
-    assert frames[0].shape == (height, width + panel_width, 3)
+    canvas = Canvas.for_image((960, 540))
+    assert (canvas.frame_size, canvas.panel_size) == ((960, 540), (540, 540))
+    assert frames[0].shape == (540, 960 + 540, 3)
+    assert Canvas.for_image((1080, 1920)).panel_size == Canvas.for_image((1080, 1920)).frame_size, "portrait: as wide"
+    assert Canvas.for_image((1768, 994)).size == (1598, 574), "demo.mp4 fits in 1600 x 900"
+    width = canvas.frame_size[0]
 
     capture = cv2.VideoCapture(str(shared_data / "media" / "short_5frames.mp4"))
     ok, source = capture.read()

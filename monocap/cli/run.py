@@ -21,7 +21,9 @@ writes OUTDIR/<input name>/:
                 detected (P,T); track_ids (P,); fps; focal, center, image_size, dist; model, licence.
                 P people, T = every frame of the input; NaN where a person is absent.
   poses3d.json  the same per person per frame, with units and coordinate frames stated in it.
-  overlay.mp4   the frames with 2D skeletons and track ids, and a 3D view (H.264 with PyAV, else mp4v).
+  overlay.mp4   the frames with 2D skeletons and track ids, beside a 3D view (H.264).
+  viewer.html   the 3D skeletons to play, orbit and zoom in a browser, offline (`monocap view`).
+  report.html   input, camera, people, confidence, joint angles, links to every file.
 The folder appears only when complete. Camera: {DEFAULT_HFOV_DEG:g} degree horizontal field of view
 unless --fov, --focal or --calibration says otherwise; a calibration file is JSON with fx, fy, cx, cy
 (pixels), optional dist (OpenCV order k1, k2, p1, p2[, k3]) and optional width, height.

@@ -42,7 +42,8 @@ from tqdm import tqdm
 
 from ..io.atomic import atomic_output
 from ..io.video import Frame, FrameSource, open_source
-from ..viz.overlay import TRAIL_SECONDS, PanelRenderer, VideoWriter, VirtualCamera, canvas_layout, draw_people_2d
+from ..viz.overlay import PANEL_BACKGROUND, TRAIL_SECONDS, Canvas, PanelRenderer, VideoWriter, VirtualCamera, \
+    draw_people_2d
 from ..viz.scene import ground_cam_y, world_from_camera
 from .pipeline import FrameResult, Pipeline
 
@@ -152,26 +153,19 @@ class LiveRenderer:
     """Draws `FrameResult`s as the overlay does (frame and 3D view side by side), keeping state across frames."""
 
     def __init__(self, image_size: tuple[int, int], fps: float):
-        self.image_size = image_size
-        self.frame_size, panel_width = canvas_layout(image_size)
-        self.panel_size = (panel_width, self.frame_size[1])
-        self.canvas_size = (self.frame_size[0] + panel_width, self.frame_size[1])
-        self.scale = np.array([self.frame_size[0] / image_size[0], self.frame_size[1] / image_size[1]])
-        self.font_scale = max(0.4, self.frame_size[0] / 1600)
+        self.canvas = Canvas.for_image(image_size)
         history = max(1, int(round(TRAIL_SECONDS * fps)))
         self._recent_joints_cam = deque(maxlen=history)  # (K, 17, 3) camera-frame joints of recent frames
         self._trails: dict[int, deque] = {}
         self._history = history
         self.panel: PanelRenderer | None = None
-        self._canvas = np.empty((self.canvas_size[1], self.canvas_size[0], 3), np.uint8)
+        self._image = self.canvas.blank()
 
     def __call__(self, result: FrameResult) -> np.ndarray:
         """The canvas (H, W, 3) RGB for one result; reused per call."""
-        canvas, width = self._canvas, self.frame_size[0]
-        left = canvas[:, :width]
-        left[:] = cv2.resize(result.image_rgb, self.frame_size, interpolation=cv2.INTER_LINEAR)
-        draw_people_2d(left, result.keypoints_px * self.scale, result.scores, result.detected, result.track_ids,
-                       self.font_scale)
+        left, panel = self.canvas.split(self._image, result.image_rgb)
+        draw_people_2d(left, result.keypoints_px * self.canvas.scale, result.scores, result.detected,
+                       result.track_ids, self.canvas.font_scale)
         joints_cam = result.joints_cam_mm
         lifted = np.isfinite(joints_cam).all(axis=(-2, -1))
         if lifted.any():
@@ -181,19 +175,19 @@ class LiveRenderer:
         joints_world = world_from_camera(joints_cam, ground)
         if self.panel is None and lifted.any():
             # Placed once, around the first people seen, so that the view does not jump about.
-            view = VirtualCamera.fit(joints_world[lifted], self.panel_size)
-            self.panel = PanelRenderer(view, self.panel_size, world_from_camera(np.zeros(3), ground),
-                                       joints_world[lifted][:, 0], self.font_scale)
+            view = VirtualCamera.fit(joints_world[lifted], self.canvas.panel_size)
+            self.panel = PanelRenderer(view, self.canvas.panel_size, world_from_camera(np.zeros(3), ground),
+                                       joints_world[lifted][:, 0], self.canvas.font_scale)
         for gone in self._trails.keys() - set(result.track_ids.tolist()):
             del self._trails[gone]
         for track_id, pelvis in zip(result.track_ids.tolist(), joints_world[:, 0]):
             self._trails.setdefault(track_id, deque(maxlen=self._history)).append(pelvis)
         if self.panel is None:
-            canvas[:, width:] = 0
+            panel[:] = PANEL_BACKGROUND
         else:
             trails = [np.array(self._trails[track_id]) for track_id in result.track_ids.tolist()]
-            self.panel.render(canvas[:, width:], joints_world, result.track_ids, trails)
-        return canvas
+            self.panel.render(panel, joints_world, result.track_ids, trails)
+        return self._image
 
 
 def has_display() -> bool:
@@ -216,7 +210,7 @@ def run_live(pipeline: Pipeline, source: str | Path, *, record: str | Path | Non
         writer = None
         if record is not None:
             path = stack.enter_context(atomic_output(record))
-            writer = stack.enter_context(VideoWriter(path, info.fps, draw.canvas_size))
+            writer = stack.enter_context(VideoWriter(path, info.fps, draw.canvas.size))
         if window:
             cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
             stack.callback(cv2.destroyWindow, WINDOW_TITLE)

@@ -13,7 +13,7 @@ shows a 1 m ground grid, the real camera, each person's pelvis path on the
 ground over the last `TRAIL_SECONDS`, and, when the run has per-joint
 uncertainty, a circle of that radius around each joint.
 
-The canvas fits in `OVERLAY_BOX` pixels (encoding dominates the cost of
+The canvas (`Canvas`) fits in `OVERLAY_BOX` pixels (encoding dominates the cost of
 this pass, and a preview needs no more). Encoding: H.264 (libx264, yuv420p,
 so browsers play it) through PyAV, whose wheels carry libx264.
 """
@@ -59,24 +59,57 @@ def write_overlay(frames: FrameSource, scene: Scene, path: str | Path, progress:
     result = scene.result
     draw = OverlayRenderer(scene)
     bar = tqdm(total=result.frame_count, disable=not progress, unit="frame", desc=f"{frames.info.name}: overlay")
-    with VideoWriter(path, result.fps, draw.canvas_size) as writer, bar:
+    with VideoWriter(path, result.fps, draw.canvas.size) as writer, bar:
         for frame in islice(frames, result.frame_count):
             writer.write(draw(frame.rgb, frame.index))
             bar.update()
     return writer.codec
 
 
-def canvas_layout(image_size: tuple[int, int]) -> tuple[tuple[int, int], int]:
-    """((width, height) of the scaled frame, width of the 3D view beside it) for frames of ``image_size``.
+@dataclass(frozen=True)
+class Canvas:
+    """Where things go on the overlay of frames of one size: the scaled frame at the left, the 3D view at its right.
 
-    The view is as tall as the frame and square, or as wide as the frame
-    when that is narrower (portrait video). Sizes are even, as H.264's 4:2:0 needs.
+    The view is as tall as the frame and square, or as wide as the frame when
+    that is narrower (portrait video); the whole fits in `OVERLAY_BOX`. Sizes
+    are (width, height) in pixels, even, as H.264's 4:2:0 needs.
+
+    frame_size, panel_size, size: the frame, the 3D view, the whole canvas.
+    scale: (2,) canvas pixels per source pixel, x and y.
+    font_scale: OpenCV font scale for labels.
     """
-    width, height = image_size
-    box_width, box_height = OVERLAY_BOX
-    scale = min(1.0, box_width / (width + min(width, height)), box_height / height)
-    frame = (max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2))
-    return frame, min(frame)
+
+    frame_size: tuple[int, int]
+    panel_size: tuple[int, int]
+    scale: np.ndarray
+    font_scale: float
+
+    @classmethod
+    def for_image(cls, image_size: tuple[int, int]) -> "Canvas":
+        width, height = image_size
+        box_width, box_height = OVERLAY_BOX
+        fit = min(1.0, box_width / (width + min(width, height)), box_height / height)
+        frame = (max(2, int(width * fit) // 2 * 2), max(2, int(height * fit) // 2 * 2))
+        return cls(frame, (min(frame), frame[1]), np.array([frame[0] / width, frame[1] / height]),
+                   max(0.4, frame[0] / 1600))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.frame_size[0] + self.panel_size[0], self.frame_size[1]
+
+    def blank(self) -> np.ndarray:
+        """An uninitialised canvas image (H, W, 3) uint8."""
+        return np.empty((self.size[1], self.size[0], 3), np.uint8)
+
+    def split(self, canvas: np.ndarray, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Put the frame ``image_rgb`` (any size) at the left of ``canvas``; returns views of (frame, panel)."""
+        width = self.frame_size[0]
+        left, panel = canvas[:, :width], canvas[:, width:]
+        if (image_rgb.shape[1], image_rgb.shape[0]) == self.frame_size:
+            left[:] = image_rgb
+        else:
+            left[:] = cv2.resize(image_rgb, self.frame_size, interpolation=cv2.INTER_LINEAR)
+        return left, panel
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
@@ -256,39 +289,28 @@ class OverlayRenderer:
     def __init__(self, scene: Scene):
         self.scene = scene
         result = scene.result
-        self.frame_size, panel_width = canvas_layout((result.intrinsics.width, result.intrinsics.height))
-        self.canvas_size = (self.frame_size[0] + panel_width, self.frame_size[1])
-        self.scale = np.array([self.frame_size[0] / result.intrinsics.width,
-                               self.frame_size[1] / result.intrinsics.height])
+        self.canvas = Canvas.for_image((result.intrinsics.width, result.intrinsics.height))
         self.present = result.present
-        self.font_scale = max(0.4, self.frame_size[0] / 1600)
-        panel_size = (panel_width, self.frame_size[1])
         positions = scene.positions_world_mm
-        view = VirtualCamera.fit(positions, panel_size)
-        pelvis = positions[:, :, 0]
-        self.panel = PanelRenderer(view, panel_size, scene.camera_world_mm, pelvis.reshape(-1, 3),
-                                   self.font_scale)
+        view = VirtualCamera.fit(positions, self.canvas.panel_size)
+        self.panel = PanelRenderer(view, self.canvas.panel_size, scene.camera_world_mm,
+                                   positions[:, :, 0].reshape(-1, 3), self.canvas.font_scale)
         self.trail_frames = max(1, int(round(TRAIL_SECONDS * result.fps)))
-        self._canvas = np.empty((self.canvas_size[1], self.canvas_size[0], 3), np.uint8)
+        self._image = self.canvas.blank()
 
     def __call__(self, image_rgb: np.ndarray, frame: int) -> np.ndarray:
         """The canvas (H, W, 3) RGB for frame ``frame`` of the video, whose image is ``image_rgb``; reused per call."""
-        r, canvas = self.scene.result, self._canvas
-        width, height = self.frame_size
-        left = canvas[:, :width]
-        if (image_rgb.shape[1], image_rgb.shape[0]) == self.frame_size:
-            left[:] = image_rgb
-        else:
-            left[:] = cv2.resize(image_rgb, self.frame_size, interpolation=cv2.INTER_LINEAR)
+        r = self.scene.result
+        left, panel = self.canvas.split(self._image, image_rgb)
         people = np.flatnonzero(self.present[:, frame])
-        draw_people_2d(left, r.keypoints_px[people, frame] * self.scale, r.scores[people, frame],
-                       r.detected[people, frame], r.track_ids[people], self.font_scale)
+        draw_people_2d(left, r.keypoints_px[people, frame] * self.canvas.scale, r.scores[people, frame],
+                       r.detected[people, frame], r.track_ids[people], self.canvas.font_scale)
         start = max(0, frame - self.trail_frames)
         trails = [self.scene.positions_world_mm[p, start:frame + 1, 0] for p in people]
         uncertainty = None if self.scene.uncertainty_mm is None else self.scene.uncertainty_mm[people, frame]
-        self.panel.render(canvas[:, width:], self.scene.positions_world_mm[people, frame], r.track_ids[people],
-                          trails, uncertainty)
-        return canvas
+        self.panel.render(panel, self.scene.positions_world_mm[people, frame], r.track_ids[people], trails,
+                          uncertainty)
+        return self._image
 
 
 def _pt(point: np.ndarray) -> tuple[int, int]:
@@ -331,7 +353,8 @@ class VideoWriter:
         index = self._next_index if index is None else index
         if index < self._next_index:
             raise ValueError(f"{self.path}: frame {index} written after frame {self._next_index - 1}")
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        # OpenCV converts to 4:2:0 (BT.601, as FFmpeg would) several times faster than FFmpeg's own scaler does.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         frame.pts, frame.time_base = index, 1 / self._rate
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
