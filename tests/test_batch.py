@@ -136,7 +136,8 @@ def variable_frame_rate(cfr: Path, vfr: Path, durations: list[tuple[int, int]]) 
             if kind in containers:
                 body = rebuild(offset + 8, offset + size)
             elif kind == b"stts":
-                body = body[:4] + struct.pack(">I", len(durations)) + b"".join(struct.pack(">II", *d) for d in durations)
+                runs = b"".join(struct.pack(">II", *d) for d in durations)
+                body = body[:4] + struct.pack(">I", len(durations)) + runs
             out += struct.pack(">I4s", 8 + len(body), kind) + body
             offset += size
         return out

@@ -145,7 +145,7 @@ def _process(manifest: Manifest, outdir: Path, todo: list[str], engine, pipeline
 
 
 def _settle(manifest: Manifest, outdir: Path, ours: set[str], retry_failed: bool) -> tuple[int, int]:
-    """Make the manifest and OUTDIR agree after earlier batches (see the module docstring); returns (skipped, adopted)."""
+    """Make the manifest and OUTDIR agree after earlier batches (module docstring); returns (skipped, adopted)."""
     skipped = adopted = 0
     for row in manifest.rows():
         folder = outdir / row.key

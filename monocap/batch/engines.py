@@ -138,7 +138,7 @@ def _one_line(message: str, source: str) -> str:
 # --- the local pool -------------------------------------------------------------------------------
 
 class LocalPool:
-    """``workers`` processes on this machine, each with its own `Worker`, replaced after ``inputs_per_worker`` inputs."""
+    """``workers`` processes here, each with its own `Worker`, replaced after ``inputs_per_worker`` inputs."""
 
     def __init__(self, workers: int, inputs_per_worker: int = INPUTS_PER_WORKER):
         _check_counts(workers, inputs_per_worker)
@@ -269,8 +269,8 @@ def _check_counts(workers: int, inputs_per_worker: int) -> None:
 
 
 def _start_error(err: Exception) -> str:
-    """Why a worker could not start: a ValueError's message names the problem; other errors also need their type."""
-    return str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+    """Why a worker could not start: a ValueError or OSError names the problem itself; others need their type."""
+    return str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -1,4 +1,4 @@
-"""``monocap batch``: many videos or images through ``monocap run``, resumably, locally or on Ray; see `monocap.batch`."""
+"""``monocap batch``: many videos or images through ``monocap run``, resumably, locally or on Ray (`monocap.batch`)."""
 from __future__ import annotations
 
 import argparse
