@@ -19,8 +19,9 @@ that and are timed apart ("shown").
 
 Each processed frame is drawn like ``overlay.mp4`` (2D skeletons and ids
 beside a 3D view, `monocap.viz.overlay`). Unlike there, the whole video is
-not known in advance: the ground is `ground_cam_y` of the ankles of the last
-`TRAIL_SECONDS`, and the 3D view is placed around the first people seen. The
+not known in advance: the camera is taken as level, with the floor under the
+ankles of the last `TRAIL_SECONDS` (`level_floor`), and the 3D view is
+placed around the first people seen. The
 recording (H.264) gives each processed frame its capture time (the frames
 skipped after it keep its picture on screen), so that it plays in real time.
 """
@@ -44,7 +45,8 @@ from ..io.atomic import atomic_output
 from ..io.video import Frame, FrameSource, open_source
 from ..viz.overlay import PANEL_BACKGROUND, TRAIL_SECONDS, Canvas, PanelRenderer, VideoWriter, VirtualCamera, \
     draw_people_2d
-from ..viz.scene import ground_cam_y, world_from_camera
+from ..fit.skeleton import world_from_camera
+from ..viz.scene import level_floor, to_world
 from .pipeline import FrameResult, Pipeline
 
 WINDOW_TITLE = "monocap live (q or Esc: quit)"
@@ -171,12 +173,12 @@ class LiveRenderer:
         if lifted.any():
             self._recent_joints_cam.append(joints_cam[lifted])
         recent = np.concatenate(list(self._recent_joints_cam)) if self._recent_joints_cam else np.zeros((0, 17, 3))
-        ground = ground_cam_y(recent)
-        joints_world = world_from_camera(joints_cam, ground)
+        world_from_cam = world_from_camera(level_floor(recent), np.zeros(3))
+        joints_world = to_world(joints_cam, world_from_cam)
         if self.panel is None and lifted.any():
             # Placed once, around the first people seen, so that the view does not jump about.
             view = VirtualCamera.fit(joints_world[lifted], self.canvas.panel_size)
-            self.panel = PanelRenderer(view, self.canvas.panel_size, world_from_camera(np.zeros(3), ground),
+            self.panel = PanelRenderer(view, self.canvas.panel_size, world_from_cam[:3, 3],
                                        joints_world[lifted][:, 0], self.canvas.font_scale)
         for gone in self._trails.keys() - set(result.track_ids.tolist()):
             del self._trails[gone]

@@ -40,6 +40,16 @@ EXPORT_DESCRIPTIONS = {
     ".bvh": "skeleton animation (BVH)", ".trc": "3D markers (OpenSim TRC)", ".c3d": "3D markers (C3D)",
     "_angles.csv": "joint angles per frame (CSV)", "_angles.png": "joint-angle plot (PNG)",
 }
+# How the display world's floor was found (`Scene.floor_source`), said in the report.
+FLOOR_TEXT = {
+    "plane": "the floor is the plane through the ankles of the person seen longest where they stood still.",
+    "line": "the floor runs through the standing ankles of the person seen longest (along their path) and "
+            "across it follows their trunk's mean direction.",
+    "trunk": "the floor is perpendicular to the mean trunk direction of the person seen longest, under their "
+             "standing ankles.",
+    "level camera": f"the camera is taken as level (no roll or pitch; too few frames to estimate the floor) and "
+                    f"the floor {ANKLE_HEIGHT_MM:.0f} mm below the lowest ankles.",
+}
 PLOT_SIZE = (720, 200)  # px, the drawing area of a plot is inside a margin
 PLOT_MARGIN = (56, 16, 12, 34)  # left, right, top, bottom px
 PLOT_POINTS = 1500  # longer series are thinned to about this many points per line
@@ -140,9 +150,7 @@ def report_html(scene: Scene, folder: Path) -> str:
         "<p>The intrinsics are those the run was given (<code>--calibration</code>, <code>--focal</code>) or, "
         "by default, a 55&deg; horizontal field of view with the principal point at the image centre: an "
         "assumption, which scales every distance. 3D positions are in millimetres in the camera frame (x right, "
-        "y down, z forward). For display (viewer, overlay, the path below) the camera is taken as level (no roll "
-        f"or pitch) and the ground {ANKLE_HEIGHT_MM:.0f} mm below the lowest ankles of the video; a tilted "
-        "camera shows a tilted ground.</p>"))
+        f"y down, z forward). For display (viewer, overlay, the path below) {FLOOR_TEXT[scene.floor_source]}</p>"))
 
     parts.append(f"<h2>People ({len(facts)})</h2>")
     if not facts:
@@ -235,8 +243,8 @@ def _angle_section(scene: Scene, times_s: np.ndarray) -> str:
     parts = ["<h2>Joint angles</h2>",
              "<p>Degrees, from the 3D joints (<code>monocap.fit.angles</code>: ISB-style segment frames; flexion "
              "positive forwards, 0 = straight limb). Right side solid, left side dashed. Trunk lean is measured "
-             "from the vertical of the display world, so it assumes a level camera; the limb angles do not "
-             "depend on it. Ankle and wrist angles need foot and hand points that the 17 joints lack.</p>"]
+             "from the vertical of the display world, so it follows the floor estimate above; the limb angles "
+             "do not depend on it. Ankle and wrist angles need foot and hand points that the 17 joints lack.</p>"]
     for p, track_id in enumerate(scene.result.track_ids):
         angles = joint_angles(scene.positions_world_mm[p], scene.result.fps)
         color = _hex(track_id)

@@ -1,16 +1,19 @@
-"""The display world shared by the viewer, the overlay's 3D view and the report: Y up, the ground at Y = 0.
+"""The display world shared by the viewer, the overlay's 3D view and the report: Y up, the floor at Y = 0.
 
     scene = Scene.load("out/clip")          # a `monocap run` output folder
     scene.positions_world_mm                # (P, T, 17, 3), NaN where absent
 
 `monocap run` gives joints in the camera frame (x right, y down, z forward).
-For display the camera frame is turned half a turn about its x axis, which
-keeps it right-handed: X right, Y up, Z towards the camera (the camera looks
-along -Z, as in OpenGL). This assumes a level camera (no roll or pitch),
-which nothing in a single video measures; a tilted camera shows a tilted
-ground. The ground is then put at Y = 0: `ANKLE_HEIGHT_MM` below the lowest
-ankles of the video (a low percentile, so that a few stray joints do not
-sink it), which puts the camera at its estimated height above the ground.
+For display they are turned into a world whose Y axis is the floor's up,
+whose Z axis points back towards the camera along the floor, X = Y × Z, in
+mm, with the origin on the floor under the camera (so the camera is at
+(0, its height, 0)). The floor comes from the feet of the person seen
+longest (`monocap.fit.ground.estimate_ground`: ankles that stand still,
+the trunk's mean direction where they do not fix the tilt), so a tilted
+camera still shows a level floor. With fewer than `MIN_FLOOR_FRAMES`
+lifted frames the camera is taken as level (no roll or pitch) and the floor
+`ANKLE_HEIGHT_MM` below the lowest ankles (a low percentile, so that a few
+stray joints do not sink it). `Scene.floor_source` says which was used.
 """
 from __future__ import annotations
 
@@ -19,31 +22,42 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fit.ground import Ground, estimate_ground
+from ..fit.skeleton import world_from_camera
 from ..io.results import NPZ_NAME, RunResult
 from ..skeleton import H36M17
 
-# Camera frame → display world: half a turn about x (y down → Y up, z forward → Z backwards).
-WORLD_FROM_CAMERA = np.diag([1.0, -1.0, -1.0])
 ANKLE_HEIGHT_MM = 80.0  # the ankle joint above the sole of a standing person, roughly
 GROUND_PERCENTILE = 2.0  # of the ankle heights: the lowest ankles, ignoring the lowest few
+MIN_FLOOR_FRAMES = 10  # lifted frames of one person needed to estimate the floor from the feet
 ANKLES = H36M17.indices(("l_ankle", "r_ankle"))
+SHINS = [(H36M17.index(f"{side}_knee"), H36M17.index(f"{side}_ankle")) for side in "lr"]
 UNCERTAINTY_KEY = "uncertainty_mm"  # optional in poses3d.npz: (P, T, 17) per-joint spread in mm
 
 
-def world_from_camera(points_cam_mm: np.ndarray, ground_cam_y_mm: float) -> np.ndarray:
-    """Camera-frame points (..., 3) mm → display world (..., 3) mm, for a ground at camera y = ``ground_cam_y_mm``."""
-    world = np.asarray(points_cam_mm, np.float64) @ WORLD_FROM_CAMERA.T
-    world[..., 1] += ground_cam_y_mm
-    return world
+def to_world(points_cam_mm: np.ndarray, world_from_cam: np.ndarray) -> np.ndarray:
+    """Camera-frame points (..., 3) mm → world (..., 3) mm with a (4, 4) rigid transform."""
+    return np.asarray(points_cam_mm, np.float64) @ world_from_cam[:3, :3].T + world_from_cam[:3, 3]
 
 
-def ground_cam_y(joints_cam_mm: np.ndarray) -> float:
-    """The ground's height in the camera frame (y, mm, down) under H36M-17 joints (..., 17, 3); 1.5 m without any."""
+def level_floor(joints_cam_mm: np.ndarray) -> Ground:
+    """The floor for a level camera: `ANKLE_HEIGHT_MM` below the lowest ankles of H36M-17 joints (..., 17, 3);
+    1.5 m below the camera without any."""
     ankles_y = joints_cam_mm[..., ANKLES, 1].ravel()
     ankles_y = ankles_y[np.isfinite(ankles_y)]
-    if not len(ankles_y):
-        return 1500.0  # a camera at about eye height
-    return float(np.percentile(ankles_y, 100 - GROUND_PERCENTILE)) + ANKLE_HEIGHT_MM
+    lowest = float(np.percentile(ankles_y, 100 - GROUND_PERCENTILE)) + ANKLE_HEIGHT_MM if len(ankles_y) else 1500.0
+    return Ground(np.array([0.0, -1.0, 0.0]), -lowest, "level camera")  # up is -y; the floor at y = lowest
+
+
+def estimate_floor(joints_cam_mm: np.ndarray, fps: float) -> Ground:
+    """The floor under the people (P, T, 17, 3) camera frame, mm: from the person lifted in the most frames."""
+    lifted = np.isfinite(joints_cam_mm).all(axis=(-2, -1))
+    if not lifted.size or lifted.sum(axis=1).max() < MIN_FLOOR_FRAMES:
+        return level_floor(joints_cam_mm)
+    longest = int(np.argmax(lifted.sum(axis=1)))
+    joints = joints_cam_mm[longest][lifted[longest]]
+    shin_mm = float(np.median([np.linalg.norm(joints[:, k] - joints[:, a], axis=-1) for k, a in SHINS]))
+    return estimate_ground(joints, fps, shin_mm)[0]
 
 
 @dataclass(frozen=True)
@@ -52,24 +66,27 @@ class Scene:
 
     result: the run as read back.
     positions_world_mm: (P, T, 17, 3) float64 mm, H36M-17, absolute; NaN where absent or not lifted.
-    camera_world_mm: (3,) where the real camera is: (0, its height above the ground, 0).
+    world_from_cam: (4, 4) the rigid transform from the camera frame to the display world.
+    floor_source: how the floor was found: "plane", "line" or "trunk" (from the feet and trunk,
+        `monocap.fit.ground`) or "level camera".
     uncertainty_mm: (P, T, 17) per-joint spread in mm when the run has one (probabilistic lifting), else None.
     """
 
     result: RunResult
     positions_world_mm: np.ndarray
-    camera_world_mm: np.ndarray
+    world_from_cam: np.ndarray
+    floor_source: str
     uncertainty_mm: np.ndarray | None = None
 
     @classmethod
     def from_result(cls, result: RunResult, uncertainty_mm: np.ndarray | None = None) -> "Scene":
-        joints_cam = result.poses3d_mm.astype(np.float64) + result.root_cam_mm[..., None, :]
-        ground = ground_cam_y(joints_cam)
         if uncertainty_mm is not None and uncertainty_mm.shape != result.poses3d_mm.shape[:-1]:
             raise ValueError(f"{UNCERTAINTY_KEY} has shape {uncertainty_mm.shape}, expected "
                              f"{result.poses3d_mm.shape[:-1]} (people, frames, joints)")
-        return cls(result, world_from_camera(joints_cam, ground), world_from_camera(np.zeros(3), ground),
-                   uncertainty_mm)
+        joints_cam = result.poses3d_mm.astype(np.float64) + result.root_cam_mm[..., None, :]
+        floor = estimate_floor(joints_cam, result.fps)
+        transform = world_from_camera(floor, np.zeros(3))  # the origin on the floor under the camera
+        return cls(result, to_world(joints_cam, transform), transform, floor.source, uncertainty_mm)
 
     @classmethod
     def load(cls, folder: str | Path) -> "Scene":
@@ -84,5 +101,10 @@ class Scene:
             raise ValueError(f"{npz}: {err}") from None
 
     @property
+    def camera_world_mm(self) -> np.ndarray:
+        """(3,) where the real camera is: (0, its height above the floor, 0)."""
+        return self.world_from_cam[:3, 3].copy()
+
+    @property
     def camera_height_mm(self) -> float:
-        return float(self.camera_world_mm[1])
+        return float(self.world_from_cam[1, 3])
