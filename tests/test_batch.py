@@ -153,6 +153,7 @@ def test_inputs_from_folders_globs_and_lists_get_unique_names_inside_outdir(tmp_
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
+    (tmp_path / "corpus" / os.fsdecode(b"caf\xe9.mp4")).write_bytes(b"")  # a Latin-1 name
     (tmp_path / "lists" / "videos.txt").write_text(
         "# one input per line\n"
         "s3/walk.mp4\n"
@@ -164,7 +165,8 @@ def test_inputs_from_folders_globs_and_lists_get_unique_names_inside_outdir(tmp_
     found = find_inputs(["corpus", "clips/*/*.mov", "lists/videos.txt", "nothing/*.mp4", "batch.sqlite.mp4",
                          "corpus/...mp4"],  # hidden, so not found in the folder, but named on its own
                         media_suffixes("mediapipe"), exclude=outdir)
-    assert found.warnings == ["nothing/*.mp4: matches no videos or images"]
+    assert found.warnings == [f"{tmp_path}/corpus/caf\ufffd.mp4: skipped, its path is not valid UTF-8 (rename it)",
+                              "nothing/*.mp4: matches no videos or images"]
     keys = assign_keys(found.inputs, {}, ("batch.sqlite",))
     by_file = {Path(source).relative_to(tmp_path).as_posix(): key for source, key in keys.items()}
     assert by_file == {

@@ -314,7 +314,11 @@ class RayPool:
                 ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                          object_store_memory=RAY_LOCAL_OBJECT_STORE_BYTES, logging_level=logging.WARNING)
             else:
-                ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+                try:
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+                except Exception as err:  # Ray raises ConnectionError, RuntimeError, ... for an unreachable cluster
+                    raise ValueError(f"--address {self.address}: cannot connect to a Ray cluster there ({err})") \
+                        from None
         actor_class = ray.remote(num_cpus=1)(_RayWorker)
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         tasks = iter(tasks)

@@ -82,10 +82,22 @@ def find_inputs(arguments: list[str], suffixes: tuple[str, ...], exclude: Path |
     seen: set[str] = set()
     for argument in arguments:
         for item in _expand(argument, Path.cwd(), False, suffixes, exclude, found.warnings):
-            if item.source not in seen:
+            if not _is_utf8(item.source):  # the manifest stores paths as text
+                shown = item.source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                found.warnings.append(f"{shown}: skipped, its path is not valid UTF-8 (rename it)")
+            elif item.source not in seen:
                 seen.add(item.source)
                 found.inputs.append(item)
     return found
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a path with bytes that are not UTF-8 (Python keeps them as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def output_key(label: PurePath) -> str:
