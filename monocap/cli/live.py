@@ -15,7 +15,8 @@ shown as the frame with 2D skeletons and ids beside a 3D view (q or Esc closes t
 stops too). When the work on a frame takes longer than the camera's frame interval, the frames in
 between are skipped rather than queued, so the picture stays current. A video file given to
 --camera plays at its own frame rate, as a camera would deliver it. At the end the latency per
-frame, from capture to 3D result, is printed.
+frame, from capture to 3D result, is printed. The camera options are those of `monocap run` (a
+calibration file is JSON with fx, fy, cx, cy in pixels; see `monocap run --help`).
 
 examples:
   monocap live                                      # webcam 0, window
