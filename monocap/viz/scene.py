@@ -57,7 +57,9 @@ def estimate_floor(joints_cam_mm: np.ndarray, fps: float) -> Ground:
     longest = int(np.argmax(lifted.sum(axis=1)))
     joints = joints_cam_mm[longest][lifted[longest]]
     shin_mm = float(np.median([np.linalg.norm(joints[:, k] - joints[:, a], axis=-1) for k, a in SHINS]))
-    return estimate_ground(joints, fps, shin_mm)[0]
+    floor = estimate_ground(joints, fps, shin_mm)[0]
+    # Degenerate poses (e.g. every joint at one point) leave no direction to go by.
+    return floor if np.isfinite(floor.up_cam).all() and np.isfinite(floor.level_mm) else level_floor(joints_cam_mm)
 
 
 @dataclass(frozen=True)
