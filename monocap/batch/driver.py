@@ -27,7 +27,7 @@ import logging
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Iterator
@@ -38,7 +38,7 @@ from ..detect2d.weights import sha256_of
 from ..io.results import NPZ_NAME, RunResult, leftover_stages
 from .engines import Outcome, Task
 from .inputs import assign_keys, find_inputs, media_suffixes
-from .manifest import DONE, MANIFEST_NAME, Manifest
+from .manifest import DONE, MANIFEST_NAME, Manifest, Row
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,9 @@ def _process(manifest: Manifest, outdir: Path, todo: list[str], engine, pipeline
 
     bar = tqdm(total=len(todo), disable=not progress, unit="input", desc="batch")
     try:
-        with bar:
-            for outcome in engine.process(claimed(), pipeline_options, run_options):
+        # closing(): the engine's workers are stopped as soon as the loop ends, also on Ctrl-C.
+        with bar, closing(engine.process(claimed(), pipeline_options, run_options)) as outcomes:
+            for outcome in outcomes:
                 manifest.finish(outcome.key, outcome.status, error=outcome.error, warning=outcome.warning,
                                 frames=outcome.frames, tracks=outcome.tracks, checksum=outcome.checksum,
                                 seconds=outcome.seconds, worker=outcome.worker, peak_rss_mb=outcome.peak_rss_mb)
@@ -138,10 +139,11 @@ def _process(manifest: Manifest, outdir: Path, todo: list[str], engine, pipeline
                 bar.set_postfix(counts, refresh=False)
                 bar.update()
     finally:
-        # Interrupted (Ctrl-C, an engine that could not start): what was handed out is to do again.
+        # Interrupted (Ctrl-C, an engine that could not start): settled as a killed batch's would be,
+        # since a worker may have finished its input while it was being stopped.
         for row in manifest.rows("running"):
             if row.key in todo_keys:
-                manifest.reset(row.key)
+                _recover(manifest, outdir / row.key, row)
 
 
 def _settle(manifest: Manifest, outdir: Path, ours: set[str], retry_failed: bool) -> tuple[int, int]:
@@ -152,14 +154,8 @@ def _settle(manifest: Manifest, outdir: Path, ours: set[str], retry_failed: bool
         for stage in leftover_stages(folder):
             shutil.rmtree(stage, ignore_errors=True)
         if row.status == "running":  # its batch was killed: we hold the lock, so it is dead
-            result = _finished_output(folder, row.started_at)
-            if result is None:
-                manifest.reset(row.key)
-            else:
-                manifest.finish(row.key, "ok" if len(result.track_ids) else "empty", frames=result.frame_count,
-                                tracks=len(result.track_ids), checksum=sha256_of(folder / NPZ_NAME))
-                log.info("%s: finished by the batch that was killed; recorded", folder)
-                adopted += row.key in ours
+            if _recover(manifest, folder, row) and row.key in ours:
+                adopted += 1
         elif row.status in DONE and row.key in ours:
             npz = folder / NPZ_NAME
             if npz.is_file() and sha256_of(npz) == row.checksum:
@@ -174,6 +170,18 @@ def _settle(manifest: Manifest, outdir: Path, ours: set[str], retry_failed: bool
             else:
                 skipped += 1
     return skipped, adopted
+
+
+def _recover(manifest: Manifest, folder: Path, row: Row) -> bool:
+    """An input left running by a batch that stopped: recorded if its worker finished it (True), else pending."""
+    result = _finished_output(folder, row.started_at)
+    if result is None:
+        manifest.reset(row.key)
+        return False
+    manifest.finish(row.key, "ok" if len(result.track_ids) else "empty", frames=result.frame_count,
+                    tracks=len(result.track_ids), checksum=sha256_of(folder / NPZ_NAME))
+    log.info("%s: finished by a batch that was stopped before it recorded it; recorded now", folder)
+    return True
 
 
 def _finished_output(folder: Path, started_at: float | None) -> RunResult | None:

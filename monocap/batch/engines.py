@@ -27,14 +27,17 @@ import os
 import resource
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..io.results import NPZ_NAME
+from tqdm import tqdm
+
 from ..detect2d.weights import sha256_of
+from ..io.results import NPZ_NAME
 
 ENGINES = ("local", "ray")
 INPUTS_PER_WORKER = 100
@@ -246,6 +249,9 @@ def _local_worker_main(conn, pipeline_options: dict, run_options: dict, parent_p
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    # tqdm would otherwise make a multiprocessing lock, which a worker killed mid-input leaves to Python's
+    # resource tracker to clean up, with a warning about leaked semaphores.
+    tqdm.set_lock(threading.RLock())
     try:
         worker = Worker(pipeline_options, run_options)
     except Exception as err:
