@@ -15,7 +15,8 @@ The driver is the only process that touches the manifest. In order:
    skipped (``retry_failed`` redoes it).
 4. It hands the rest to the engine one at a time as workers become free,
    marking each ``running`` (one more attempt) just before, and records
-   each outcome as it comes.
+   each outcome as it comes. Interrupted (Ctrl-C), it stops the workers and
+   settles the inputs they had as in 3.
 
 Outputs themselves appear atomically (`monocap.io.results.staged_folder`).
 """
