@@ -65,7 +65,7 @@ def run(args) -> int:
             print(f"monocap batch: interrupted; run the same command again to resume ({args.output})",
                   file=sys.stderr)
             return 130
-    for key, source, error in summary.failed:
+    for _, _, error in summary.failed:
         print(f"monocap batch: failed: {error}", file=sys.stderr)
     if not args.quiet:
         counts = summary.counts
