@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import batch, bench, export, lift, live, run, train, view
+from . import batch, bench, export, lift, live, run, sample, train, view
 
-SUBCOMMANDS = (lift, train, bench, run, export, batch, view, live)
+SUBCOMMANDS = (lift, train, bench, run, export, batch, view, live, sample)
 
 EPILOG = """examples:
   monocap run clip.mp4 -o out                       # video → out/clip/poses3d.npz, .json, overlay.mp4
@@ -22,6 +22,8 @@ EPILOG = """examples:
   monocap export out/clip                           # its people as BVH, TRC, C3D, joint angles
   monocap lift keypoints.npz poses3d.npz            # 2D keypoints (pixels) → 3D (mm), default model
   monocap lift keypoints.npz poses3d.npz --single   # frame by frame, no temporal context
+  monocap lift keypoints.npz poses3d.npz --hypotheses 10   # 10 plausible poses per frame + spread
+  monocap sample 100 -o poses.npz                   # generate 3D poses from the pose prior
   monocap train --data open --out default.npz       # retrain the default (open-data) lifter
   monocap bench lift                                # accuracy and speed tables
 """

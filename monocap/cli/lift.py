@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..lift.contract import lift_file
+from ..lift.diffusion import HypothesisLifter
+from ..lift.lifter import Lifter
 
 EXAMPLES = """input keys:  keypoints (T,J,2) or (P,T,J,2) pixels, joint_format (h36m17|coco17|blazepose33),
              image_size (width, height); optional: scores (...,J) in [0,1], focal (fx, fy),
@@ -12,6 +14,8 @@ EXAMPLES = """input keys:  keypoints (T,J,2) or (P,T,J,2) pixels, joint_format (
 output keys: poses3d (...,T,17,3) mm camera frame, pelvis-relative; root_cam_mm (...,T,3);
              joint_names, focal, center, image_size, model, licence, temporal, causal.
              Absolute joints: poses3d + root_cam_mm[..., None, :].
+             With --hypotheses M: hypotheses (M,...,T,17,3) mm drawn from the diffusion prior, guided
+             by the keypoints; poses3d is their per-joint mean, uncertainty_mm (...,T,17) their spread.
 
 examples:
   monocap lift keypoints.npz poses3d.npz                  # default (open data) model, temporal
@@ -19,6 +23,7 @@ examples:
   monocap lift keypoints.npz poses3d.npz --causal         # past frames only, as a live system would
   monocap lift keypoints.npz poses3d.npz --model h36m     # Human3.6M model: non-commercial research only
   monocap lift keypoints.npz poses3d.npz --model my_weights.npz
+  monocap lift keypoints.npz poses3d.npz --hypotheses 10  # 10 plausible poses per frame + their spread
 
 from Python:
   from monocap import lift_file
@@ -39,6 +44,12 @@ def add_parser(sub, parents):
                       help="use neighbouring frames (the default)")
     mode.add_argument("--single", dest="temporal", action="store_false", help="lift each frame on its own")
     p.add_argument("--causal", action="store_true", help="temporal, but from past frames only")
+    p.add_argument("--hypotheses", type=int, default=0, metavar="M",
+                   help="draw M poses per frame from the diffusion prior guided by the keypoints; poses3d "
+                        "becomes their mean (default: 0, the deterministic lifter alone)")
+    p.add_argument("--prior", metavar="default|h36m|PATH",
+                   help="pose prior for --hypotheses (default: the one trained on the lifter's data)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the hypotheses (default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -47,9 +58,19 @@ def run(args) -> int:
 
     if args.causal and not args.temporal:
         raise UserError("--causal and --single exclude each other (causal lifting is temporal)")
-    summary = lift_file(args.input, args.output, model=args.model, temporal=args.temporal, causal=args.causal)
+    if args.hypotheses < 0:
+        raise UserError(f"--hypotheses must be 0 or more, got {args.hypotheses}")
+    if args.prior is not None and not args.hypotheses:
+        raise UserError("--prior needs --hypotheses M")
+    lifter = Lifter(args.model)
+    sampler = None
+    if args.hypotheses:
+        sampler = HypothesisLifter.matching(lifter, args.prior, seed=args.seed)
+    summary = lift_file(args.input, args.output, temporal=args.temporal, causal=args.causal, lifter=lifter,
+                        hypotheses=args.hypotheses, sampler=sampler)
     if not args.quiet:
         mode = "single-frame" if not args.temporal else "causal temporal" if args.causal else "temporal"
+        hyp = f", {args.hypotheses} hypotheses per frame (prior {sampler.prior.name})" if sampler else ""
         print(f"{summary['output']}: {summary['people']} person(s) x {summary['frames']} frames, "
-              f"{summary['poses_found']} poses found, {mode}, model {summary['model']} ({summary['licence']})")
+              f"{summary['poses_found']} poses found, {mode}, model {summary['model']} ({summary['licence']}){hyp}")
     return 0

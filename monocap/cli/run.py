@@ -36,6 +36,7 @@ examples:
   monocap run frames/ -o out --fps 25                  # a folder of frames
   monocap run webcam:0 -o out --max-frames 300         # live; Ctrl-C also stops and writes
   monocap run clip.mp4 -o out --export bvh,trc,c3d,csv # + per person BVH, TRC, C3D, joint angles (CSV, PNG)
+  monocap run clip.mp4 -o out --hypotheses 10          # + 10 pose hypotheses per frame and their spread
   monocap run detections.json -o out --backend file --image-size 1920,1080
 
 from Python:
@@ -83,6 +84,9 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--min-track-frames", type=int, metavar="N",
                    help="drop people tracked for fewer frames (default: 10, or the whole input if shorter)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    p.add_argument("--hypotheses", type=int, default=0, metavar="M",
+                   help="draw M poses per frame from the diffusion prior guided by the keypoints: poses3d "
+                        "becomes their mean, the output gains hypotheses and uncertainty_mm (default: 0)")
 
 
 def pipeline_options(args) -> dict:
@@ -92,7 +96,7 @@ def pipeline_options(args) -> dict:
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
-                **tracking)
+                hypotheses=args.hypotheses, **tracking)
 
 
 def camera_spec(args):

@@ -35,6 +35,11 @@ smoothed            () bool             roots One-Euro filtered
 source, backend     ()                  the input, the 2D backend
 ==================  ==================  ==================================================
 
+With ``monocap run --hypotheses M`` (the diffusion prior, `monocap.lift.diffusion`)
+``poses3d`` is the per-joint mean of M hypotheses and the file gains
+``hypotheses`` (M, P, T, 17, 3) f4 mm, pelvis-relative, and ``uncertainty_mm``
+(P, T, 17) f4, per joint the RMS distance of the hypotheses from their mean.
+
 ``poses3d.json``: the same numbers, per person per frame, for tools without
 numpy. One object::
 
@@ -46,6 +51,7 @@ numpy. One object::
                  "frames": [{"frame", "time_s", "detected",
                              "root_cam_mm": [x, y, z] or null,
                              "poses3d_mm": [[x, y, z] * 17] or null,
+                             "uncertainty_mm": [17 numbers] or null (only with hypotheses),
                              "keypoints_px": [[u, v] * 17], "scores": [17 numbers]}]}]}
 
 A person lists only the frames it is present in (from its first to its last,
@@ -78,6 +84,7 @@ JSON_VERSION = 1
 UNITS = {
     "poses3d_mm": "millimetres, pelvis-relative", "root_cam_mm": "millimetres",
     "keypoints_px": "pixels", "scores": "confidence in [0, 1], 0 = not found", "time_s": "seconds",
+    "uncertainty_mm": "millimetres, per joint: RMS distance of the pose hypotheses from their mean",
 }
 COORDINATE_FRAMES = {
     "camera": "x right, y down, z forward (OpenCV), origin at the camera's optical centre; "
@@ -96,6 +103,9 @@ class RunResult:
     scores: (P, T, 17) float32 in [0, 1].
     detected: (P, T) bool.
     track_ids: (P,) int64.
+    hypotheses_mm: (M, P, T, 17, 3) float32 mm or None: the pose hypotheses
+        that poses3d_mm is the mean of (``--hypotheses M``).
+    uncertainty_mm: (P, T, 17) float32 mm or None: their per-joint spread.
     """
 
     poses3d_mm: np.ndarray
@@ -112,6 +122,8 @@ class RunResult:
     smoothed: bool
     source: str
     backend: str
+    hypotheses_mm: np.ndarray | None = None
+    uncertainty_mm: np.ndarray | None = None
 
     @property
     def frame_count(self) -> int:
@@ -125,6 +137,8 @@ class RunResult:
     def arrays(self) -> dict[str, np.ndarray]:
         """The npz file's arrays."""
         intr = self.intrinsics
+        hypotheses = {} if self.hypotheses_mm is None else {
+            "hypotheses": self.hypotheses_mm.astype(np.float32), "uncertainty_mm": self.uncertainty_mm.astype(np.float32)}
         return {
             "poses3d": self.poses3d_mm.astype(np.float32),
             "root_cam_mm": self.root_cam_mm.astype(np.float32),
@@ -146,7 +160,7 @@ class RunResult:
             "smoothed": np.array(self.smoothed),
             "source": np.array(self.source),
             "backend": np.array(self.backend),
-        }
+        } | hypotheses
 
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
@@ -171,7 +185,8 @@ class RunResult:
         text = lambda key: str(a[key]) if key in a else ""
         return cls(a["poses3d"], a["root_cam_mm"], a["keypoints2d"], a["scores"], a["detected"].astype(bool),
                    a["track_ids"], float(a["fps"]), intrinsics, text("model"), text("licence"),
-                   bool(a.get("temporal", True)), bool(a.get("smoothed", False)), text("source"), text("backend"))
+                   bool(a.get("temporal", True)), bool(a.get("smoothed", False)), text("source"), text("backend"),
+                   a.get("hypotheses"), a.get("uncertainty_mm"))
 
     def write(self, folder: Path) -> list[Path]:
         """Write poses3d.npz and poses3d.json into ``folder``; returns their paths."""
@@ -194,6 +209,8 @@ class RunResult:
                        "height": intr.height, "dist_k1_k2_k3_p1_p2": list(intr.dist)},
             "joint_names": list(H36M17.joints), "keypoint_names": list(COCO17.joints),
         }
+        if self.hypotheses_mm is not None:
+            header["hypotheses"] = len(self.hypotheses_mm)
         f.write(json.dumps(header)[:-1] + ', "people": [')
         present = self.present
         for p, track_id in enumerate(self.track_ids):
@@ -205,13 +222,15 @@ class RunResult:
         f.write("]}\n")
 
     def _frame_entry(self, p: int, t: int) -> dict:
+        uncertainty = {} if self.uncertainty_mm is None else {
+            "uncertainty_mm": _rounded_or_null(self.uncertainty_mm[p, t], 1)}
         return {
             "frame": t, "time_s": round(t / self.fps, 6), "detected": bool(self.detected[p, t]),
             "root_cam_mm": _rounded_or_null(self.root_cam_mm[p, t], 1),
             "poses3d_mm": _rounded_or_null(self.poses3d_mm[p, t], 1),
             "keypoints_px": np.round(self.keypoints_px[p, t].astype(np.float64), 2).tolist(),
             "scores": np.round(self.scores[p, t].astype(np.float64), 3).tolist(),
-        }
+        } | uncertainty
 
 
 def _rounded_or_null(values: np.ndarray, decimals: int) -> list | None:

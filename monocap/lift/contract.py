@@ -32,6 +32,17 @@ temporal        () bool                     whether neighbouring frames were use
 causal          () bool                     whether only past frames were used
 ==============  ==========================  ===============================================
 
+With ``hypotheses`` M > 0 (`monocap lift --hypotheses M`, `monocap.lift.diffusion`),
+``poses3d`` is the per-joint mean of M poses drawn from the diffusion prior
+guided by the keypoints, ``root_cam_mm`` is fitted with it, and the file gains:
+
+==============  ==========================  ===============================================
+hypotheses      (M, ..., T, 17, 3) float32  the M poses, mm, camera frame, pelvis-relative
+uncertainty_mm  (..., T, 17) float32        per joint, the RMS distance of the hypotheses
+                                            from their mean, mm (0 for the pelvis)
+prior, prior_licence ()                     the pose prior and the terms of use of its weights
+==============  ==========================  ===============================================
+
 `lift_file` is the Python entry point; `read_lift_input` / `validate_lift_input`
 and `lift_arrays` are its two halves, for callers holding arrays in memory.
 """
@@ -47,6 +58,7 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet
+from .diffusion import HypothesisLifter
 from .lifter import Lifter
 
 INPUT_FORMATS: dict[str, JointSet] = {s.name: s for s in (H36M17, COCO17, BLAZEPOSE33)}
@@ -186,8 +198,13 @@ def _pair(arrays, key: str, meaning: str, fail, positive: bool) -> tuple[float, 
     return a, b
 
 
-def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: bool = False) -> dict:
-    """Lift a validated input; returns the output file's arrays (see the module docstring)."""
+def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: bool = False,
+                hypotheses: int = 0, sampler: HypothesisLifter | None = None) -> dict:
+    """Lift a validated input; returns the output file's arrays (see the module docstring).
+
+    ``hypotheses`` > 0 draws that many poses per frame with ``sampler`` (default:
+    `HypothesisLifter.matching(lifter)`) and reports their mean and spread.
+    """
     if causal and not temporal:
         raise ValueError("causal lifting is temporal: use temporal=True with causal=True")
     intr = inp.intrinsics
@@ -207,32 +224,41 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
     }
     if inp.fps is not None:
         out["fps"] = np.array(inp.fps)
+    if hypotheses > 0:
+        sampler = sampler if sampler is not None else HypothesisLifter.matching(lifter)
+        hyp = sampler(inp.keypoints, inp.scores, intr, inp.joint_format, hypotheses=hypotheses,
+                      temporal=temporal, causal=causal, fps=inp.fps)
+        out.update(poses3d=hyp.poses3d_mm, root_cam_mm=hyp.root_cam_mm, hypotheses=hyp.hypotheses_mm,
+                   uncertainty_mm=hyp.uncertainty_mm, prior=np.array(sampler.prior.name),
+                   prior_licence=np.array(sampler.prior.licence))
     return out
 
 
 def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "default", temporal: bool = True,
-              causal: bool = False, lifter: Lifter | None = None) -> dict:
+              causal: bool = False, lifter: Lifter | None = None, hypotheses: int = 0,
+              sampler: HypothesisLifter | None = None) -> dict:
     """Lift the keypoints in ``in_path`` to 3D and write ``out_path`` (both .npz, see the module docstring).
 
     ``model``: "default" (open data), "h36m" (research only) or a weight
     file, ignored when a loaded ``lifter`` is given. ``temporal`` uses
     neighbouring frames, ``causal`` only past ones. The output appears
-    complete or not at all. Returns a summary: paths, model, licence,
-    people, frames, poses_found (person-frames with a pose), flags.
+    complete or not at all. ``hypotheses``, ``sampler``: see `lift_arrays`.
+    Returns a summary: paths, model, licence, people, frames, poses_found
+    (person-frames with a pose), flags, hypotheses.
     """
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise ValueError(f"{out_path}: output folder {out_path.parent} does not exist")
     inp = read_lift_input(in_path)
     lifter = lifter if lifter is not None else Lifter(model)
-    out = lift_arrays(inp, lifter, temporal, causal)
+    out = lift_arrays(inp, lifter, temporal, causal, hypotheses, sampler)
     _save_npz_atomic(out_path, out)
     poses = out["poses3d"]
     return {
         "input": str(in_path), "output": str(out_path), "model": lifter.model_name,
         "licence": str(out["licence"]), "people": int(poses.shape[0]) if poses.ndim == 4 else 1,
         "frames": int(poses.shape[-3]), "poses_found": int(np.isfinite(poses).all(axis=(-2, -1)).sum()),
-        "temporal": temporal, "causal": causal,
+        "temporal": temporal, "causal": causal, "hypotheses": hypotheses,
     }
 
 

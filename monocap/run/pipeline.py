@@ -53,6 +53,7 @@ from ..fit import OneEuroFilter, filter_sequence, fit_root_positions
 from ..io.results import RunResult, staged_folder
 from ..io.video import DEFAULT_FPS, FrameSource, SourceError, SourceInfo, open_source
 from ..lift.contract import UNKNOWN_LICENCE
+from ..lift.diffusion import HypothesisLifter
 from ..lift.lifter import MODEL_FPS, Lifter
 from ..skeleton import COCO17, H36M17, to_h36m17
 from ..viz.overlay import OVERLAY_NAME, write_overlay
@@ -182,13 +183,17 @@ class Pipeline:
         (never more than the input is long, so a short clip or a single image
         keeps its people).
     weights, detector_options: passed to the 2D backend.
+    hypotheses: ``run`` draws this many poses per frame from the diffusion
+        prior matching the lifter (`HypothesisLifter.matching`), guided by the
+        keypoints; poses3d becomes their mean and the output gains their
+        per-joint spread (0: the deterministic lifter alone; ``stream`` always is).
     """
 
     def __init__(self, backend: str = "mediapipe", model: str | Path = "default", *,
                  camera: CameraSpec | None = None, temporal: bool = True, smoothing: bool = True,
                  fps: float | None = None, image_size: tuple[int, int] | None = None,
                  min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
-                 detector_options: dict | None = None):
+                 detector_options: dict | None = None, hypotheses: int = 0):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if min_track_frames < 1:
@@ -204,6 +209,10 @@ class Pipeline:
         if weights is not None:
             self.detector_options["weights"] = weights
         self.lifter = Lifter(model)
+        if hypotheses < 0:
+            raise ValueError(f"hypotheses must be 0 or more, got {hypotheses}")
+        self.hypotheses = hypotheses
+        self.sampler = HypothesisLifter.matching(self.lifter) if hypotheses else None
 
     # --- streaming ------------------------------------------------------------------------------
 
@@ -309,10 +318,18 @@ class Pipeline:
         keypoints = np.full((P, n_frames, J2, 2), np.nan, np.float32)
         scores = np.zeros((P, n_frames, J2), np.float32)
         detected = np.zeros((P, n_frames), bool)
+        hypotheses = np.full((self.hypotheses, P, n_frames, J3, 3), np.nan, np.float32) if self.sampler else None
+        uncertainty = np.full((P, n_frames, J3), np.nan, np.float32) if self.sampler else None
         for p, track in enumerate(tracks):
             with clock("lift"):
-                lifted = self.lifter(track.keypoints_px, track.scores, intrinsics, COCO17.name,
-                                     temporal=self.temporal, fps=info.fps)
+                if self.sampler is not None:
+                    lifted = self.sampler(track.keypoints_px, track.scores, intrinsics, COCO17.name,
+                                          hypotheses=self.hypotheses, temporal=self.temporal, fps=info.fps)
+                    hypotheses[:, p, track.frames], uncertainty[p, track.frames] = \
+                        lifted.hypotheses_mm, lifted.uncertainty_mm
+                else:
+                    lifted = self.lifter(track.keypoints_px, track.scores, intrinsics, COCO17.name,
+                                         temporal=self.temporal, fps=info.fps)
             with clock("root"):
                 root = fit_roots(lifted.poses3d_mm, track.keypoints_px, track.scores, intrinsics)
                 if self.smoothing:
@@ -325,7 +342,7 @@ class Pipeline:
         return RunResult(poses, roots, keypoints, scores, detected, np.array([t.track_id for t in tracks], np.int64),
                          info.fps, intrinsics, self.lifter.model_name,
                          str(self.lifter.info.get("licence", UNKNOWN_LICENCE)), self.temporal, self.smoothing,
-                         info.path, self.backend)
+                         info.path, self.backend, hypotheses, uncertainty)
 
     def _overlay(self, inp: _Input, scene: Scene, stage: Path, clock: StageClock,
                  progress: bool) -> str | None:
