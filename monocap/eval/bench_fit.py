@@ -162,8 +162,10 @@ def run(args) -> dict:
         figures[key] = {}
         for lf in lifters:
             table = score(takes, lf, config, rows, args.quiet, f"{key} {lf.model_name}")
-            figures[key][lf.model_name] = dict(table, note=training_note(lf))
-            _print_table(f"{title}, {sampling}\nmodel {lf.model_name}: {training_note(lf)}", row_name, table)
+            # The mocap test split is held out from every shipped model's training.
+            note = training_note(lf) if key == "h36m_s8" else "held-out test split"
+            figures[key][lf.model_name] = dict(table, note=note)
+            _print_table(f"{title}, {sampling}\nmodel {lf.model_name}: {note}", row_name, table)
     figures["wall_s"] = time.perf_counter() - t_start
     print(f"\ntargets: P1 {TARGETS['p1_mm']}; bone std {TARGETS['bone_std_mm']}; accel {TARGETS['accel_mm']}; "
           f"skate {TARGETS['skate_mm']}\nbench fit took {figures['wall_s']:.0f} s")
