@@ -156,3 +156,28 @@ def test_cameras_must_match_the_y_up_world(shared_data, s1):
     z_up_cameras = load_h36m_cameras(shared_data / "h36m")["S1"]
     with pytest.raises(ValueError, match="Y-up"):
         PairSampler(sequences, "h36m17", cameras=z_up_cameras)
+
+
+def test_bone_scaling_gives_new_symmetric_proportions_and_keeps_joint_angles(s1):
+    from monocap.skeleton import bone_lengths
+    sequences, cameras = s1
+    plain = PairSampler(sequences, "h36m17", augment=AugmentConfig.none(), seed=3).sample(64, 5)
+    scaled = PairSampler(sequences, "h36m17", augment=replace(AugmentConfig.none(), bone_scale_std=0.1),
+                         seed=3).sample(64, 5)
+    # Same seed: the same windows (cameras differ: the scaling draws come first).
+    np.testing.assert_array_equal(scaled.frame_positions, plain.frame_positions)
+    same = scaled.mirrored == plain.mirrored  # mirroring swaps left and right bones
+    ratio = (bone_lengths(scaled.poses_cam_mm) / bone_lengths(plain.poses_cam_mm))[same]
+    assert 0.05 < np.log(ratio).std() < 0.15
+    np.testing.assert_allclose(ratio / ratio[:, :1], 1.0, rtol=1e-4, err_msg="one factor per bone for the whole window")
+    for left, right in ((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)):  # the bone ending at this joint
+        np.testing.assert_allclose(ratio[..., left - 1], ratio[..., right - 1], rtol=1e-4)
+
+    def bend_cosines(pose):  # between each bone and its parent bone: unchanged by rotation and scaling
+        p = np.array(H36M17.parents)
+        child = [c for c in range(17) if p[c] > 0]
+        bone = lambda c: pose[..., c, :] - pose[..., p[c], :]
+        unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)
+        return np.stack([(unit(bone(c)) * unit(bone(p[c]))).sum(-1) for c in child], -1)
+    np.testing.assert_allclose(bend_cosines(scaled.poses_cam_mm)[same], bend_cosines(plain.poses_cam_mm)[same],
+                               atol=1e-4)

@@ -70,6 +70,9 @@ class AugmentConfig:
 
     mirror_prob: float = 0.5
     body_scale: tuple[float, float] = (0.9, 1.1)
+    bone_scale_std: float = 0.0
+    """Std of a per-bone log length factor, drawn per window and shared by left and right: new body
+    proportions, so that a model trained on few people does not learn theirs."""
     speed: tuple[float, float] = (0.6, 1.4)
     """Playback-speed factor of a window (1 = real time)."""
     coco_input_share: float = 0.5
@@ -240,6 +243,12 @@ class PairSampler:
         self._limb_mask = np.zeros((len(_LIMBS), len(self.joints)), dtype=bool)
         for i, limb in enumerate(_LIMBS):
             self._limb_mask[i, self.joints.indices(limb)] = True
+        # Bone c (the bone ending at joint c) and its mirror image share one length factor.
+        pair_of = {}
+        for c in range(len(self.joints)):
+            pair_of.setdefault(min(c, self.joints.flip_perm[c]), len(pair_of))
+        self._bone_pair = np.array([pair_of[min(c, self.joints.flip_perm[c])] for c in range(len(self.joints))])
+        self._n_bone_pairs = len(pair_of)
         # Joints a detector reports, per input kind: H36M17 directly, or COCO17.
         self._reported_h36m = np.zeros(len(self.joints), dtype=bool)
         self._reported_h36m[:17] = True
@@ -286,6 +295,8 @@ class PairSampler:
         B, W = batch_size, window
         seq, positions, world = self._sample_windows(B, W)
         world = _scale_bodies(world, rng.uniform(*aug.body_scale, size=B))
+        if aug.bone_scale_std > 0:
+            world = self._rescale_bones(world, np.exp(aug.bone_scale_std * rng.standard_normal((B, self._n_bone_pairs))))
 
         cam_index, intrinsics, intr_id, R, t = self._choose_cameras(seq, world)
         pose_cam = world @ np.swapaxes(R, -1, -2) + t[:, :, None, :]
@@ -334,6 +345,15 @@ class PairSampler:
         base = self.offsets[seq][:, None]
         world = (1 - frac) * self.frames[base + i0] + frac * self.frames[base + i1]
         return seq, positions, world
+
+    def _rescale_bones(self, world: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """Multiply each bone of (B, W, J, 3) poses by its pair's factor (B, pairs), keeping bone directions."""
+        out = world.copy()
+        for c, p in enumerate(self.joints.parents):
+            if p >= 0:
+                f = factors[:, self._bone_pair[c], None, None]
+                out[:, :, c] = out[:, :, p] + f * (world[:, :, c] - world[:, :, p])
+        return out
 
     def _choose_cameras(self, seq: np.ndarray, world: np.ndarray):
         """Real or virtual camera per item.
