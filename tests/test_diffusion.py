@@ -64,7 +64,8 @@ def test_training_a_few_steps_exports_a_loadable_prior(shared_data, tmp_path):
     from monocap.train.diffusion import DiffusionConfig, DiffusionTrainer
 
     cfg = DiffusionConfig(data="h36m", out=tmp_path / "prior.npz", work_dir=tmp_path / "work",
-                          data_root=shared_data, steps=4, batch=32, width=32, blocks=1, eval_every=2)
+                          data_root=shared_data, steps=4, batch=32, width=32, blocks=1, eval_every=2,
+                          stats_poses=1000, val_poses=256)
     assert DiffusionTrainer(cfg, quiet=True).run(stop_after=2) is None  # checkpointed half way
     meta = DiffusionTrainer(cfg, quiet=True).run()  # resumes
     assert [r["step"] for r in meta["history"]] == [2, 4]

@@ -113,6 +113,8 @@ class DiffusionConfig:
     threads: int = 1
     eval_every: int = 1000
     checkpoint_every: int = 500
+    stats_poses: int = 20000  # training poses the standardisation is measured on
+    val_poses: int = 4096
     command: str = field(default_factory=lambda: " ".join(["monocap"] + sys.argv[1:]))
 
 
@@ -135,10 +137,10 @@ class DiffusionTrainer:
             seed=cfg.seed))
         # Standardisation from a fixed draw of training poses, so it is the same on resume.
         training_rng, self.train_sampler.rng = self.train_sampler.rng, np.random.default_rng(cfg.seed + 1)
-        stats = poses_to_vectors(self.train_sampler.sample(20000, 1).targets[:, 0])
+        stats = poses_to_vectors(self.train_sampler.sample(cfg.stats_poses, 1).targets[:, 0])
         self.train_sampler.rng = training_rng
         self.mean, self.std = stats.mean(0), stats.std(0) + 1e-3
-        val = poses_to_vectors(self.val_sampler.sample(4096, 1).targets[:, 0])
+        val = poses_to_vectors(self.val_sampler.sample(cfg.val_poses, 1).targets[:, 0])
         self.val_x0 = torch.from_numpy((val - self.mean) / self.std)
         g = torch.Generator().manual_seed(999)
         self.val_t = torch.rand(len(val), generator=g) * T_MAX
