@@ -39,6 +39,8 @@ def add_parser(sub, parents):
     p.add_argument("--window", type=int, default=81, help="frames per temporal training window")
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
+                   help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
@@ -63,7 +65,7 @@ def run(args) -> int:
                           steps_temporal=args.steps_temporal, batch_single=args.batch_single,
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
                           blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
-                          eval_every=args.eval_every)
+                          eval_every=args.eval_every, bone_scale_std=args.bone_scale_std)
         trainer = Trainer(cfg, quiet=args.quiet)
     meta = trainer.run()
     if not args.quiet:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -45,6 +45,7 @@ class TrainConfig:
     blocks: int = 2
     temporal_channels: int = 128
     dropout: float = 0.1
+    bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
     seed: int = 0
     threads: int = 2
     eval_every: int = 2000
@@ -66,15 +67,17 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
             return [s.joints_world_mm @ Z_UP_TO_Y_UP.T for s in seqs], [cams[s.subject] for s in seqs]
         tr_seqs, tr_cams = split(train_subjects)
         va_seqs, va_cams = split(("S8",))
-        train = PairSampler(tr_seqs, "h36m17", cameras=tr_cams, real_camera_share=0.8,
-                            augment=AugmentConfig.clean(), seed=cfg.seed)
+        augment = replace(AugmentConfig.clean(), bone_scale_std=cfg.bone_scale_std)
+        train = PairSampler(tr_seqs, "h36m17", cameras=tr_cams, real_camera_share=0.8, augment=augment,
+                            seed=cfg.seed)
         val = PairSampler(va_seqs, "h36m17", cameras=va_cams, real_camera_share=1.0,
                           augment=AugmentConfig.none(), seed=12345)
     elif cfg.data == "open":
         from ..io.mocap_dataset import load_open_mocap
         tr = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "train")]
         va = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "test")]
-        train = PairSampler(tr, "mocap22", augment=AugmentConfig.detector(), seed=cfg.seed)
+        augment = replace(AugmentConfig.detector(), bone_scale_std=cfg.bone_scale_std)
+        train = PairSampler(tr, "mocap22", augment=augment, seed=cfg.seed)
         val = PairSampler(va, "mocap22", augment=AugmentConfig.none(), seed=12345)
     else:
         raise ValueError(f"unknown training data {cfg.data!r}: use 'open' or 'h36m'")
