@@ -126,7 +126,9 @@ def test_hypotheses_from_the_lifter_contain_better_poses_than_the_lifter(prior, 
 def test_hypotheses_contract_shapes_mean_spread_and_seed(prior, s8):
     gt, px, intr = s8
     two_people = np.stack([px[:5], px[5:10]])
-    inp = validate_lift_input({"keypoints": two_people, "joint_format": np.array("h36m17"),
+    scores = np.ones(two_people.shape[:-1])
+    scores[1, 4] = 0  # nobody seen in that frame
+    inp = validate_lift_input({"keypoints": two_people, "scores": scores, "joint_format": np.array("h36m17"),
                                "image_size": np.array([intr.width, intr.height]),
                                "focal": np.array([intr.fx, intr.fy]), "center": np.array([intr.cx, intr.cy])})
     lifter = Lifter("default")
@@ -134,16 +136,21 @@ def test_hypotheses_contract_shapes_mean_spread_and_seed(prior, s8):
     out = lift_arrays(inp, lifter, temporal=False, hypotheses=M, sampler=sampler)
     assert out["hypotheses"].shape == (M, 2, 5, 17, 3) and out["hypotheses"].dtype == np.float32
     assert out["poses3d"].shape == (2, 5, 17, 3) and out["uncertainty_mm"].shape == (2, 5, 17)
-    np.testing.assert_allclose(out["poses3d"], out["hypotheses"].mean(0), atol=1e-3)
+    assert np.isnan(out["hypotheses"][:, 1, 4]).all() and np.isnan(out["uncertainty_mm"][1, 4]).all()
+    assert np.isnan(out["poses3d"][1, 4]).all() and np.isnan(out["root_cam_mm"][1, 4]).all()
+    seen = np.ones((2, 5), bool)
+    seen[1, 4] = False
+    np.testing.assert_allclose(out["poses3d"][seen], out["hypotheses"].mean(0)[seen], atol=1e-3)
     spread = np.sqrt(((out["hypotheses"] - out["poses3d"]) ** 2).sum(-1).mean(0))
-    np.testing.assert_allclose(out["uncertainty_mm"], spread, atol=1e-2)
-    assert np.all(out["uncertainty_mm"][..., 0] == 0) and np.all(out["uncertainty_mm"][..., 1:] > 0)
+    np.testing.assert_allclose(out["uncertainty_mm"][seen], spread[seen], atol=1e-2)
+    unc = out["uncertainty_mm"][seen]
+    assert np.all(unc[:, 0] == 0) and np.all(unc[:, 1:] > 0)
     assert str(out["prior"]) == "default" and "CMU" in str(out["prior_licence"])
-    assert np.isfinite(out["root_cam_mm"]).all()
+    assert np.isfinite(out["root_cam_mm"][seen]).all()
     again = lift_arrays(inp, lifter, temporal=False, hypotheses=M, sampler=HypothesisLifter(prior, seed=5))
     np.testing.assert_array_equal(again["hypotheses"], out["hypotheses"])
     other = lift_arrays(inp, lifter, temporal=False, hypotheses=M, sampler=HypothesisLifter(prior, seed=6))
-    assert np.abs(other["hypotheses"] - out["hypotheses"]).max() > 1.0
+    assert np.nanmax(np.abs(other["hypotheses"] - out["hypotheses"])) > 1.0
 
 
 def test_completion_fills_hidden_joints_from_the_prior(prior, s8):

@@ -330,12 +330,11 @@ class HypothesisLifter:
             det = self.lifter(keypoints_px, scores, intrinsics, joint_format, temporal=temporal, causal=causal,
                               fps=fps).poses3d_mm.reshape(-1, N_JOINTS, 3)[idx]
             init = np.tile(det.astype(np.float64) @ np.swapaxes(rotation, -1, -2), (M, 1, 1))  # into the virtual camera
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        virtual = sample_poses(self.prior, M * n, evidence, self.config, init, rng)
-        hyp_cam = to_camera_frame(virtual.reshape(M, n, N_JOINTS, 3), rotation[None])
-
         hyps = np.full((M, int(np.prod(lead)), N_JOINTS, 3), np.nan)
-        hyps[:, idx] = hyp_cam
+        if n:
+            rng = np.random.default_rng(self.seed if seed is None else seed)
+            virtual = sample_poses(self.prior, M * n, evidence, self.config, init, rng)
+            hyps[:, idx] = to_camera_frame(virtual.reshape(M, n, N_JOINTS, 3), rotation[None])
         hyps = hyps.reshape(M, *lead, N_JOINTS, 3)
         mean = hyps.mean(0)
         spread = np.sqrt(((hyps - mean) ** 2).sum(-1).mean(0))
