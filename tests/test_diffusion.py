@@ -13,7 +13,7 @@ from monocap.cli import main
 from monocap.io.h36m import load_h36m_cameras, load_h36m_poses
 from monocap.lift.canonical import estimate_root
 from monocap.lift.contract import lift_arrays, validate_lift_input
-from monocap.lift.diffusion import (Evidence2D, HypothesisLifter, PosePrior, SamplerConfig, prior_path,
+from monocap.lift.diffusion import (Evidence2D, HypothesisLifter, PosePrior, prior_path,
                                     sample_poses)
 from monocap.lift.lifter import Lifter
 from monocap.skeleton import H36M17, bone_lengths

@@ -47,7 +47,8 @@ PRIORS = {
     "h36m": "prior_h36m.npz",  # Human3.6M: non-commercial research use only
 }
 N_JOINTS = 17
-TIME_FREQS_DEFAULT = 32
+TIME_FREQS = 32
+T_MAX = 0.995  # ᾱ(T_MAX) ≈ 6e-5: practically pure noise, without the singularity at t = 1
 MIN_DEPTH_MM = 100.0  # guidance ignores joints that a hypothesis puts (almost) behind the camera
 TYPICAL_SIZE_SAMPLES = 512
 # Items per network pass: big enough for BLAS, small enough for the cache.
@@ -65,8 +66,15 @@ def prior_path(name: str | Path) -> Path:
 
 
 def alpha_bar(t: np.ndarray | float) -> np.ndarray:
-    """The cosine noise schedule (the same formula as training): signal share at time t ∈ [0, 1]."""
+    """The cosine noise schedule (training uses it too): the signal share ᾱ at time t ∈ [0, 1]."""
     return np.cos((np.asarray(t, dtype=np.float64) + 0.008) / 1.008 * np.pi / 2) ** 2
+
+
+def time_features(t: np.ndarray, n_freqs: int = TIME_FREQS) -> np.ndarray:
+    """(N,) times → (N, 2·n_freqs) float32 sinusoids, periods from 0.006 to 47 time units (training uses it too)."""
+    freqs = 1000.0 * (10000.0 ** (-(np.arange(n_freqs) / n_freqs)))
+    angles = np.asarray(t, dtype=np.float64)[:, None] * freqs[None, :]
+    return np.concatenate([np.sin(angles), np.cos(angles)], -1).astype(np.float32)
 
 
 def _silu(x: np.ndarray) -> np.ndarray:
@@ -85,8 +93,8 @@ class PosePrior:
         self.w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
         self.config, self.name = config, name
         self.blocks = int(config["blocks"])
-        self.t_max = float(config.get("t_max", 0.995))
-        self.time_freqs = int(config.get("time_freqs", TIME_FREQS_DEFAULT))
+        self.t_max = float(config.get("t_max", T_MAX))
+        self.time_freqs = int(config.get("time_freqs", TIME_FREQS))
         self.mean_m, self.std_m = self.w["data_mean"], self.w["data_std"]
         self._typical_bone_sum_mm: float | None = None
 
@@ -129,9 +137,7 @@ class PosePrior:
 
     def _time_shifts(self, t: float) -> list[np.ndarray]:
         """Per block, the (width,) shift the time embedding adds: computed once per step."""
-        freqs = 1000.0 * (10000.0 ** (-(np.arange(self.time_freqs) / self.time_freqs)))
-        angles = t * freqs
-        emb = np.concatenate([np.sin(angles), np.cos(angles)]).astype(np.float32)[None]
+        emb = time_features(np.array([t]), self.time_freqs)
         emb = _silu(self._linear("time_hidden", _silu(self._linear("time_in", emb))))
         return [self._linear(f"blocks.{i}.time", emb)[0] for i in range(self.blocks)]
 

@@ -33,32 +33,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..lift.diffusion import N_JOINTS, T_MAX, TIME_FREQS, alpha_bar, time_features
 from .loop import LICENCES, TrainConfig, build_samplers
 
-N_JOINTS = 17
 POSE_DIM = 3 * (N_JOINTS - 1)  # the root is the origin: not modelled
-TIME_FREQS = 32
 LOSS_WEIGHT_CAP = 5.0
 
 
-def alpha_bar(t):
-    """Cosine schedule: the signal share ᾱ(t) for t in [0, 1] (torch or numpy)."""
-    lib = torch if isinstance(t, torch.Tensor) else np
-    return lib.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
-
-
-T_MAX = 0.995  # ᾱ(T_MAX) ≈ 6e-5: practically pure noise, without the singularity at 1
-
-
-def time_embedding(t):
-    """(N,) times → (N, 2·TIME_FREQS) sinusoids, periods from 1 to ~1000 steps of 1/1000 (torch or numpy)."""
-    lib = torch if isinstance(t, torch.Tensor) else np
-    freqs = 1000.0 * (10000.0 ** (-(lib.arange(TIME_FREQS) / TIME_FREQS)))
-    if lib is torch:
-        freqs = freqs.to(t.dtype)
-    angles = t[:, None] * freqs[None, :]
-    return lib.concatenate([lib.sin(angles), lib.cos(angles)], -1) if lib is np else \
-        torch.cat([torch.sin(angles), torch.cos(angles)], -1)
 
 
 class DenoiserBlock(nn.Module):
@@ -89,7 +70,7 @@ class DenoiserNet(nn.Module):
         self.fc_out = nn.Linear(width, POSE_DIM)
 
     def forward(self, x_t, t):
-        emb = F.silu(self.time_hidden(F.silu(self.time_in(time_embedding(t)))))
+        emb = F.silu(self.time_hidden(F.silu(self.time_in(torch.from_numpy(time_features(t.numpy()))))))
         h = self.fc_in(x_t)
         for block in self.blocks:
             h = block(h, emb)
@@ -153,7 +134,7 @@ class DiffusionTrainer:
 
     def loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(weighted training loss, per-item x0 error in metres averaged over joints)."""
-        ab = alpha_bar(t)[:, None]
+        ab = torch.from_numpy(alpha_bar(t.numpy())).float()[:, None]
         pred = self.net(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, t)
         weight = torch.clamp(ab / (1 - ab) + 1, max=LOSS_WEIGHT_CAP)
         loss = (weight * (pred - x0) ** 2).mean()
