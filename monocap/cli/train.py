@@ -34,7 +34,7 @@ def add_parser(sub, parents):
     p.add_argument("--steps-temporal", type=int, default=3000)
     p.add_argument("--batch-single", type=int, default=1024)
     p.add_argument("--batch-temporal", type=int, default=32)
-    p.add_argument("--steps", type=int, default=8000, help="diffusion: training steps")
+    p.add_argument("--steps", type=int, default=3000, help="diffusion: training steps")
     p.add_argument("--batch", type=int, default=512, help="diffusion: poses per step")
     p.add_argument("--window", type=int, default=81, help="frames per temporal training window")
     p.add_argument("--width", type=int, default=512)

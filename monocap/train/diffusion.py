@@ -84,7 +84,7 @@ class DiffusionConfig:
     work_dir: Path
     data_root: Path = Path("../shared/data")
     holdout: bool = True  # h36m: keep S8 out for model selection
-    steps: int = 8000
+    steps: int = 3000
     batch: int = 512
     lr: float = 1e-3
     weight_decay: float = 1e-4
