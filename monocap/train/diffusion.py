@@ -20,11 +20,8 @@ Export: float16 ``.npz`` (layer arrays + JSON ``config``) read by
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +31,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..lift.diffusion import N_JOINTS, T_MAX, TIME_FREQS, alpha_bar, time_features
+from .checkpoint import Resumable
+from .export import save_weight_file
 from .loop import LICENCES, TrainConfig, build_samplers
 
 POSE_DIM = 3 * (N_JOINTS - 1)  # the root is the origin: not modelled
@@ -104,7 +103,7 @@ def poses_to_vectors(targets_mm: np.ndarray) -> np.ndarray:
     return (targets_mm[:, 1:].reshape(len(targets_mm), -1) / 1000.0).astype(np.float32)
 
 
-class DiffusionTrainer:
+class DiffusionTrainer(Resumable):
     """Trains `DenoiserNet` on sampler poses; resumes from ``<work_dir>/checkpoint.pt``."""
 
     def __init__(self, cfg: DiffusionConfig, quiet: bool = False):
@@ -165,34 +164,16 @@ class DiffusionTrainer:
             out[f"val_x0_{name}_noise_mm"] = round(err_m[sel].mean().item() * 1000, 1)
         return out
 
-    def _checkpoint_path(self) -> Path:
-        return Path(self.cfg.work_dir) / "checkpoint.pt"
+    # -- checkpoints (`Resumable`) ------------------------------------------------
+    def _checkpoint_state(self) -> dict:
+        return dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
+                    step=self.step)
 
-    def save_checkpoint(self):
-        now = time.time()
-        self.elapsed_s += now - self._clock
-        self._clock = now
-        path = self._checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
-                     step=self.step, history=self.history, elapsed_s=self.elapsed_s,
-                     sampler_rng=self.train_sampler.rng.bit_generator.state, torch_rng=torch.get_rng_state())
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
-
-    def load_checkpoint(self) -> bool:
-        path = self._checkpoint_path()
-        if not path.exists():
-            return False
-        state = torch.load(path, weights_only=False)  # our own file, written by save_checkpoint
+    def _restore_checkpoint(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
-        self.step, self.history, self.elapsed_s = state["step"], state["history"], state["elapsed_s"]
-        self.train_sampler.rng.bit_generator.state = state["sampler_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        return True
+        self.step = state["step"]
 
     def run(self, stop_after: int | None = None) -> dict | None:
         """Train to the end and export (returns the weight file's metadata), or, with
@@ -201,7 +182,7 @@ class DiffusionTrainer:
         cfg = self.cfg
         if self.load_checkpoint() and not self.quiet:
             print(f"resuming at step {self.step}", file=sys.stderr)
-        self._clock = time.time()
+        self.start_clock()
         self.net.train()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train diffusion {cfg.data}", disable=self.quiet,
                    file=sys.stderr, smoothing=0.05)
@@ -241,9 +222,4 @@ def export_denoiser(net: DenoiserNet, mean: np.ndarray, std: np.ndarray, path: s
         elif isinstance(module, nn.LayerNorm):
             arrays[name + ".g"] = module.weight.detach().numpy().astype(np.float16)
             arrays[name + ".b"] = module.bias.detach().numpy().astype(np.float16)
-    config = dict(net.config, **meta)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, config=np.array(json.dumps(config)), **arrays)
-    os.replace(tmp, path)
+    save_weight_file(path, arrays, dict(net.config, **meta))

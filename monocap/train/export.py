@@ -48,7 +48,11 @@ def export_weights(net: LiftNet, path: str | Path, meta: dict) -> None:
     for name, (layer, bn) in layers.items():
         W, b = _fold(layer, bn)
         arrays[name + ".W"], arrays[name + ".b"] = W.astype(np.float16), b.astype(np.float16)
-    config = dict(net.config, **meta)
+    save_weight_file(path, arrays, dict(net.config, **meta))
+
+
+def save_weight_file(path: str | Path, arrays: dict[str, np.ndarray], config: dict) -> None:
+    """Write ``path`` (.npz, compressed) atomically: the arrays plus ``config`` as a JSON string."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")

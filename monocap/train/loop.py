@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
+from .checkpoint import Resumable
 from .export import export_weights
 from .model import LiftNet
 from .pairs import AugmentConfig, PairSampler
@@ -88,7 +88,7 @@ def mpjpe_m(pred: torch.Tensor, target_m: torch.Tensor) -> torch.Tensor:
     return (pred - target_m).norm(dim=-1).mean()
 
 
-class Trainer:
+class Trainer(Resumable):
     def __init__(self, cfg: TrainConfig, quiet: bool = False):
         self.cfg, self.quiet = cfg, quiet
         torch.manual_seed(cfg.seed)
@@ -152,38 +152,17 @@ class Trainer:
             out[f"val_p1_{mode}_mm"] = round(mpjpe_m(pred, torch.from_numpy(batch.targets / 1000.0).float()).item() * 1000, 2)
         return out
 
-    # -- checkpoints ------------------------------------------------------------
-    def _checkpoint_path(self) -> Path:
-        return Path(self.cfg.work_dir) / "checkpoint.pt"
+    # -- checkpoints (`Resumable`) ------------------------------------------------
+    def _checkpoint_state(self) -> dict:
+        return dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
+                    stage=self.stage, step=self.step, config={k: str(v) for k, v in asdict(self.cfg).items()})
 
-    def save_checkpoint(self):
-        now = time.time()
-        self.elapsed_s += now - self._clock
-        self._clock = now
-        path = self._checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = dict(net=self.net.state_dict(), opt=self.opt.state_dict(), sched=self.sched.state_dict(),
-                     stage=self.stage, step=self.step, history=self.history, elapsed_s=self.elapsed_s,
-                     sampler_rng=self.train_sampler.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                     config={k: str(v) for k, v in asdict(self.cfg).items()})
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
-
-    def load_checkpoint(self) -> bool:
-        path = self._checkpoint_path()
-        if not path.exists():
-            return False
-        state = torch.load(path, weights_only=False)  # our own file, written by save_checkpoint
+    def _restore_checkpoint(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.stage, self.step = state["stage"], state["step"]
         self._new_optimizer()
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
-        self.history, self.elapsed_s = state["history"], state["elapsed_s"]
-        self.train_sampler.rng.bit_generator.state = state["sampler_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        return True
 
     # -- the run ----------------------------------------------------------------
     def run(self, stop_after: int | None = None) -> dict | None:
@@ -194,7 +173,7 @@ class Trainer:
         if self.load_checkpoint() and not self.quiet:
             print(f"resuming {self.stage} stage at step {self.step}", file=sys.stderr)
         steps_this_call = 0
-        self._clock = time.time()
+        self.start_clock()
         for stage, total in (("single", cfg.steps_single), ("temporal", cfg.steps_temporal)):
             if stage == "single" and self.stage == "temporal":
                 continue
