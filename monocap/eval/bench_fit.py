@@ -39,10 +39,11 @@ from ..fit.filters import filter_sequence
 from ..fit.ground import FEET, detect_contacts, foot_skate_mm
 from ..fit.root import fit_root_positions
 from ..fit.skeleton import FitConfig, fit_person
-from ..lift.lifter import Lifter, model_path
+from ..lift.lifter import Lifter
 from ..run.pipeline import ROOT_FILTER
 from ..skeleton import H36M17
-from .bench_lift import H36M_ACTIONS, H36M_SUBJECT, MOCAP_SOURCES, Take, h36m_takes, mocap_takes, training_note
+from .bench_lift import (H36M_ACTIONS, H36M_SUBJECT, MOCAP_SOURCES, Take, h36m_takes, mocap_takes, model_names,
+                         selected_parts, training_note)
 from .metrics import accel_error, bone_length_std, mpjpe, pa_mpjpe
 
 NAME = "fit"
@@ -135,13 +136,8 @@ def run(args) -> dict:
     """Print the tables; return every figure (for ``--json``)."""
     if args.stride < 1 or (args.max_frames is not None and args.max_frames < 3):
         raise ValueError("--stride must be positive and --max-frames at least 3")
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    if not parts or set(parts) - set(PARTS):
-        raise ValueError(f"--parts takes a comma-separated subset of {','.join(PARTS)}, not {args.parts!r}")
-    names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
-    for name in names:
-        if not model_path(name).is_file():
-            raise FileNotFoundError(f"{model_path(name)}: weights of model {name!r} not found")
+    parts = selected_parts(args.parts, PARTS)
+    names = model_names(args.models)
     lifters = [Lifter(name) for name in names]
     config = FitConfig()
     root = Path(args.data_root)

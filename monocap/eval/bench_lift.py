@@ -309,13 +309,8 @@ def run(args) -> dict:
     """Print the tables; return every figure (for ``--json``)."""
     if args.stride < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise ValueError("--stride and --max-frames must be positive")
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    if not parts or set(parts) - set(PARTS):
-        raise ValueError(f"--parts takes a comma-separated subset of {','.join(PARTS)}, not {args.parts!r}")
-    names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
-    for name in names:  # fail before the first table, not after it
-        if not model_path(name).is_file():
-            raise FileNotFoundError(f"{model_path(name)}: weights of model {name!r} not found (not trained yet?)")
+    parts = selected_parts(args.parts, PARTS)
+    names = model_names(args.models)
     lifters = [Lifter(name) for name in names]
     root = Path(args.data_root)
     t_start = time.perf_counter()
@@ -357,6 +352,23 @@ def run(args) -> dict:
     figures["wall_s"] = time.perf_counter() - t_start
     print(f"\nbench lift took {figures['wall_s']:.0f} s")
     return figures
+
+
+def selected_parts(text: str, known: tuple[str, ...]) -> list[str]:
+    """The ``--parts`` option: a comma-separated, non-empty subset of ``known``."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or set(parts) - set(known):
+        raise ValueError(f"--parts takes a comma-separated subset of {','.join(known)}, not {text!r}")
+    return parts
+
+
+def model_names(text: str) -> list[str]:
+    """The ``--models`` option: distinct names or weight files, each checked to exist before the first table."""
+    names = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    for name in names:
+        if not model_path(name).is_file():
+            raise FileNotFoundError(f"{model_path(name)}: weights of model {name!r} not found (not trained yet?)")
+    return names
 
 
 def _print_table(title: str, row_name: str, table: dict) -> None:
