@@ -5,7 +5,7 @@ import pytest
 from monocap.camera import Intrinsics
 from monocap.eval.bench_lift import look_at
 from monocap.eval.metrics import accel_error, bone_length_std, mpjpe
-from monocap.fit.ground import ANKLE_ABOVE_FLOOR, FEET, detect_contacts, foot_skate_mm
+from monocap.fit.ground import ANKLE_ABOVE_FLOOR, FEET, detect_contacts, extend_runs, foot_skate_mm
 from monocap.fit.skeleton import HINGE_FLEXION_SIGN, FitConfig, fit_person, fit_run
 from monocap.io.h36m import FPS, load_h36m_cameras, load_h36m_poses
 from monocap.io.mocap_dataset import load_clip
@@ -86,8 +86,13 @@ def test_world_is_y_up_with_the_feet_on_the_floor_during_contacts(walking, fitte
     assert contacts.any(0).all(), "both feet stand on the floor at some point of a walk"
     truth = _true_contacts(gt, up)
     assert (contacts == truth).mean() > 0.85
-    ankle_height = ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1]
-    np.testing.assert_allclose(world[:, FEET, 1][contacts], ankle_height, atol=25.0)
+    _assert_on_the_floor(world[:, FEET, 1][contacts], person)
+
+
+def _assert_on_the_floor(contact_ankle_heights_mm, person):
+    """Ankles one `ANKLE_ABOVE_FLOOR` above the floor during contacts; at a stance's ends the heel may rise."""
+    off = np.abs(contact_ankle_heights_mm - ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1])
+    assert np.mean(off < 25.0) > 0.85 and off.max() < 60.0
 
 
 def test_noisy_poses_get_smoother_feet_stop_sliding_and_joint_limits_hold(walking):
@@ -101,6 +106,9 @@ def test_noisy_poses_get_smoother_feet_stop_sliding_and_joint_limits_hold(walkin
     assert mpjpe(fitted, gt, reduce=True) < mpjpe(noisy, gt, reduce=True)
     truth = _true_contacts(gt, up)
     assert foot_skate_mm(fitted[:, FEET], truth, up) < 0.5 * foot_skate_mm(noisy[:, FEET], truth, up)
+    # Contacts found through the noise (hysteresis, then again on the first fit): nearly every true one, few others.
+    found = person.contacts
+    assert (found & truth).sum() >= 0.95 * truth.sum() and (found & truth).sum() >= 0.8 * found.sum()
     for joint in HINGE_FLEXION_SIGN:
         rotation = person.motion.local_rotations[:, joint]
         np.testing.assert_allclose(rotation[:, :, 0], [[1.0, 0.0, 0.0]] * len(rotation), atol=1e-9)  # a hinge
@@ -136,9 +144,14 @@ def test_fit_run_on_a_run_of_a_walking_mocap_clip_with_gaps(shared_data):
     assert np.isfinite(person.positions_world_mm).all()
     assert mpjpe(person.positions_cam_mm, cam[:, :17], root=None, reduce=True) < 30.0
     contacts = person.contacts
-    ankle_height = ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1]
     assert contacts.any(0).all()
-    np.testing.assert_allclose(person.positions_world_mm[:, FEET, 1][contacts], ankle_height, atol=25.0)
+    _assert_on_the_floor(person.positions_world_mm[:, FEET, 1][contacts], person)
+
+
+def test_contact_runs_extend_only_around_strict_frames():
+    strict = np.array([[0, 0], [0, 0], [1, 0], [0, 0], [0, 0], [0, 0], [0, 1]], bool)
+    loose = np.array([[0, 1], [1, 1], [1, 1], [1, 0], [0, 1], [1, 1], [0, 1]], bool)
+    np.testing.assert_array_equal(extend_runs(strict, loose), [[0, 0], [1, 0], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]])
 
 
 def test_a_track_without_any_pose_is_refused():

@@ -12,7 +12,10 @@ floor, one ankle height above it.
    thorax, averaged over the sequence: people mostly keep their trunk
    upright, while the camera may be tilted any way);
 2. contacts (`detect_contacts`) = frames where an ankle is within
-   ``height_tol`` of the lowest ankle level and moves slower than ``speed_tol``;
+   ``height_tol`` of the lowest ankle level and moves slower than ``speed_tol``,
+   each run of them extended to the neighbouring low frames slower than
+   `HYSTERESIS` x ``speed_tol`` (`extend_runs`): a lifted ankle's speed
+   jitters across one threshold at the start and end of a stance;
 3. the plane through the contact ankles (least squares): its normal becomes
    the new up. The ankles must spread over the floor for that: when they
    spread along one line only (walking straight), the normal is the guess
@@ -42,6 +45,10 @@ ANKLE_ABOVE_FLOOR = 0.2
 CONTACT_HEIGHT_TOL = 0.25
 # ...and slower than this (a foot in swing moves at 2-5 m/s, a planted one at ~0).
 CONTACT_SPEED_TOL_MM_S = 500.0
+# A contact found with those tolerances extends to the neighbouring frames that
+# meet tolerances this many times looser (hysteresis): lifted ankles jitter
+# across a single threshold at the start and end of a stance.
+HYSTERESIS = 2.0
 # Speeds are taken over +-0.05 s after a centred 0.1 s average, which tames
 # the frame-to-frame jitter of lifted poses without blurring a step.
 SPEED_HALF_SPAN_S = 0.05
@@ -83,7 +90,10 @@ def estimate_ground(joints_cam_mm: np.ndarray, fps: float, shin_mm: float) -> tu
     contacts = np.zeros(ankles.shape[:2], bool)
     for _ in range(ROUNDS):
         heights = ankles @ up
-        contacts = detect_contacts(heights - np.percentile(heights.min(1), 5), ankles, fps, shin_mm)
+        above_lowest = heights - np.percentile(heights.min(1), 5)
+        contacts = extend_runs(detect_contacts(above_lowest, ankles, fps, shin_mm),
+                               detect_contacts(above_lowest, ankles, fps, shin_mm,
+                                               speed_tol_mm_s=HYSTERESIS * CONTACT_SPEED_TOL_MM_S))
         if not contacts.any():
             break
         up, source = _floor_normal(ankles[contacts], trunk_up)
@@ -103,6 +113,16 @@ def detect_contacts(ankle_heights_mm: np.ndarray, ankles_mm: np.ndarray, fps: fl
     padded = np.concatenate([ankles_mm[:1].repeat(k, 0), ankles_mm, ankles_mm[-1:].repeat(k, 0)])
     speed = np.linalg.norm(padded[2 * k:] - padded[:-2 * k], axis=-1) * fps / (2 * k)
     return (ankle_heights_mm < height_tol * shin_mm) & (speed < speed_tol_mm_s)
+
+
+def extend_runs(strict: np.ndarray, loose: np.ndarray) -> np.ndarray:
+    """(T, F) bool: the runs of ``loose`` (along axis 0, per column) that hold at least one ``strict`` frame."""
+    out = np.zeros_like(loose)
+    for f in range(loose.shape[1]):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], loose[:, f].astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            out[start:stop, f] = strict[start:stop, f].any()
+    return out
 
 
 def smooth_centred(values: np.ndarray, fps: float, window_s: float = 0.1) -> np.ndarray:

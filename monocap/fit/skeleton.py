@@ -44,6 +44,10 @@ Steps (whole sequence, offline):
    pelvis of the first frame, Z horizontal and pointing towards the camera,
    X = Y × Z (the camera's right when it is level). ``world_from_camera``
    maps camera to world coordinates.
+6. ``FitConfig.contact_passes`` (2): the floor and contacts are found
+   again on the fitted motion and step 4 runs again from the fit. The
+   fitted ankles are smoother than the lifted ones, so stances the noise
+   hid (late, or missed) are found; it doubles the fitting time.
 
 The skeleton (`rest_offsets`): the H36M17 tree rooted at the pelvis. Rest pose:
 standing, facing +Z, arms hanging, every limb and the spine along ±Y, the
@@ -129,6 +133,7 @@ class FitConfig:
     floor_sigma_mm: float = 20.0
     min_confidence: float = 0.5
     iterations: int = 8
+    contact_passes: int = 2
 
 
 @dataclass
@@ -205,11 +210,15 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     directions = rest_directions(raw)
     offsets = rest_offsets(bones, directions)
     shin = bones[H36M17.index("r_ankle") - 1]
-    ground, contacts = estimate_ground(raw, fps, shin)
-    problem = _Problem(raw, present, intrinsics.pixels_to_normalized(np.nan_to_num(kp)), sc,
-                       0.5 * (intrinsics.fx + intrinsics.fy), fps, ground, contacts if config.reduce_skating else
-                       np.zeros_like(contacts), offsets, config)
-    local, root_fit = problem.solve(_initial_pose(raw, directions, config))
+    keypoints_norm = intrinsics.pixels_to_normalized(np.nan_to_num(kp))
+    focal = 0.5 * (intrinsics.fx + intrinsics.fy)
+    local, root_fit, fitted = _initial_pose(raw, directions, config), raw[:, 0].copy(), raw
+    for _ in range(max(1, config.contact_passes)):
+        ground, contacts = estimate_ground(fitted, fps, shin)
+        problem = _Problem(raw, present, keypoints_norm, sc, focal, fps, ground,
+                           contacts if config.reduce_skating else np.zeros_like(contacts), offsets, config)
+        local, root_fit = problem.solve(local, root_fit)
+        fitted, _ = problem._fk(local, root_fit)
 
     world = world_from_camera(ground, root_fit[0])
     rot_w, t_w = world[:3, :3], world[:3, 3]
@@ -425,9 +434,8 @@ class _Problem:
         self.offsets = offsets_mm
         self.fps = fps
 
-    def solve(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Levenberg-Marquardt from the initial local rotations; returns (local rotations, root positions)."""
-        root = self.target[:, 0].copy()
+    def solve(self, local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Levenberg-Marquardt from initial local rotations and root positions; returns both fitted."""
         hinge = {j: HINGE_FLEXION_SIGN[j] * np.arctan2(local[:, j, 2, 1], local[:, j, 1, 1])
                  for j in HINGE_FLEXION_SIGN}
         cost = self.cost(*self._fk(local, root), hinge)
