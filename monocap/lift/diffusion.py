@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ import numpy as np
 from ..camera import Intrinsics
 from ..skeleton import H36M17, bone_lengths, to_h36m17
 from .canonical import canonicalize, estimate_root, to_camera_frame
-from .lifter import Lifter
+from .lifter import Lifter, weight_file
 
 PRIORS = {
     "default": "prior_default.npz",  # open data only (CMU + HDM05): free to use
@@ -57,12 +56,7 @@ CHUNK = 2048
 
 def prior_path(name: str | Path) -> Path:
     """Path of a shipped prior ("default", "h36m") or of a user's weight file."""
-    if str(name) in PRIORS:
-        return Path(str(resources.files(__package__) / "weights" / PRIORS[str(name)]))
-    path = Path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such prior weight file (shipped priors: {', '.join(PRIORS)})")
-    return path
+    return weight_file(name, PRIORS, "prior")
 
 
 def alpha_bar(t: np.ndarray | float) -> np.ndarray:

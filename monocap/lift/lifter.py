@@ -27,14 +27,19 @@ MODELS = {
 MODEL_FPS = 50.0  # frame rate the temporal heads were trained at
 
 
-def model_path(name: str | Path) -> Path:
-    """Path of a shipped model ("default", "h36m") or of a user's weight file."""
-    if str(name) in MODELS:
-        return Path(str(resources.files(__package__) / "weights" / MODELS[str(name)]))
+def weight_file(name: str | Path, shipped: dict[str, str], kind: str) -> Path:
+    """Path of a shipped weight file (a key of ``shipped``) or of a user's file; ``kind`` names it in errors."""
+    if str(name) in shipped:
+        return Path(str(resources.files(__package__) / "weights" / shipped[str(name)]))
     path = Path(name)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file (shipped models: {', '.join(MODELS)})")
+        raise FileNotFoundError(f"{path}: no such {kind} file (shipped {kind}s: {', '.join(shipped)})")
     return path
+
+
+def model_path(name: str | Path) -> Path:
+    """Path of a shipped lifter ("default", "h36m") or of a user's weight file."""
+    return weight_file(name, MODELS, "model")
 
 
 @dataclass
