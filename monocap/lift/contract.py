@@ -48,7 +48,6 @@ and `lift_arrays` are its two halves, for callers holding arrays in memory.
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ from typing import Mapping, NoReturn
 import numpy as np
 
 from ..camera import Intrinsics
+from ..io.atomic import atomic_output
 from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet
 from .diffusion import HypothesisLifter
 from .lifter import Lifter
@@ -252,7 +252,8 @@ def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "de
     inp = read_lift_input(in_path)
     lifter = lifter if lifter is not None else Lifter(model)
     out = lift_arrays(inp, lifter, temporal, causal, hypotheses, sampler)
-    _save_npz_atomic(out_path, out)
+    with atomic_output(out_path) as tmp, open(tmp, "wb") as f:  # readers never see half a file
+        np.savez(f, **out)
     poses = out["poses3d"]
     return {
         "input": str(in_path), "output": str(out_path), "model": lifter.model_name,
@@ -260,16 +261,3 @@ def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "de
         "frames": int(poses.shape[-3]), "poses_found": int(np.isfinite(poses).all(axis=(-2, -1)).sum()),
         "temporal": temporal, "causal": causal, "hypotheses": hypotheses,
     }
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temporary file beside ``path`` then rename, so readers never see half a file."""
-    # Named by process id rather than mkstemp so the file gets the user's usual permissions.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
