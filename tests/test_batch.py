@@ -490,3 +490,13 @@ def test_inference_code_never_unpickles():
                            for k in node.keywords), f"{where}: np.load without allow_pickle=False"
             assert (owner, node.func.attr) not in {("pickle", "load"), ("pickle", "loads"), ("torch", "load")}, where
     assert checked >= 5, "the files that read npz inputs were found"
+
+
+def test_batch_passes_export_formats_to_every_input(media, random_weights, tmp_path):
+    from monocap.io.bvh import read_bvh
+    code = main(["batch", str(media / "short_5frames.mp4"), "-o", str(tmp_path / "out"), "--no-overlay",
+                 "--export", "bvh,csv", "--model", str(random_weights), "-q"])
+    assert code == 0
+    folder = tmp_path / "out" / "short_5frames"
+    assert read_bvh(folder / "person0.bvh").num_frames == 5
+    assert (folder / "person0_angles.csv").read_text().count("\n") == 6  # header + one row per frame

@@ -56,9 +56,6 @@ def add_parser(sub, parents):
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                    help="folder to write OUTDIR/<input name>/ into")
     add_pipeline_arguments(p)
-    p.add_argument("--export", type=formats_argument, default=(), metavar="LIST",
-                   help="also fit every person to a skeleton and write these of bvh,trc,c3d,csv into the "
-                        "folder, as `monocap export` does (see its --help)")
     p.set_defaults(func=run)
 
 
@@ -84,6 +81,9 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--min-track-frames", type=int, metavar="N",
                    help="drop people tracked for fewer frames (default: 10, or the whole input if shorter)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    p.add_argument("--export", type=formats_argument, default=(), metavar="LIST",
+                   help="also fit every person to a skeleton and write these of bvh,trc,c3d,csv into the "
+                        "folder, as `monocap export` does (see its --help)")
     p.add_argument("--hypotheses", type=int, default=0, metavar="M",
                    help="draw M poses per frame from the diffusion prior guided by the keypoints: poses3d "
                         "becomes their mean, the output gains hypotheses and uncertainty_mm (default: 0)")
@@ -121,7 +121,7 @@ def add_camera_arguments(p) -> None:
 
 def run_options(args) -> dict:
     """`Pipeline.run` keyword arguments (other than the input, OUTDIR and progress) from the same options."""
-    return dict(overlay=not args.no_overlay, max_frames=args.max_frames)
+    return dict(overlay=not args.no_overlay, max_frames=args.max_frames, export=tuple(args.export))
 
 
 def run(args) -> int:
@@ -129,8 +129,7 @@ def run(args) -> int:
 
     with _logging_to_stderr(args.quiet):
         pipeline = Pipeline(**pipeline_options(args))
-        summary = pipeline.run(args.input, args.output, progress=not args.quiet, export=args.export,
-                               **run_options(args))
+        summary = pipeline.run(args.input, args.output, progress=not args.quiet, **run_options(args))
     if not args.quiet:
         files = ", ".join(f.name + (f" ({summary.overlay_codec})" if f.suffix == ".mp4" else "")
                           for f in summary.files)
