@@ -20,7 +20,6 @@ Export: float16 ``.npz`` (layer arrays + JSON ``config``) read by
 """
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from ..lift.diffusion import N_JOINTS, T_MAX, TIME_FREQS, alpha_bar, time_features
 from .checkpoint import Resumable
 from .export import save_weight_file
-from .loop import LICENCES, TrainConfig, build_samplers
+from .loop import LICENCES, TrainConfig, build_samplers, warmup_cosine
 
 POSE_DIM = 3 * (N_JOINTS - 1)  # the root is the origin: not modelled
 LOSS_WEIGHT_CAP = 5.0
@@ -126,9 +125,7 @@ class DiffusionTrainer(Resumable):
         self.val_t = torch.rand(len(val), generator=g) * T_MAX
         self.val_noise = torch.randn(self.val_x0.shape, generator=g)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warmup = min(500, cfg.steps // 10 + 1)
-        lr_at = lambda s: min(1.0, (s + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_at)
+        self.sched = warmup_cosine(self.opt, cfg.steps)
         self.step, self.history, self.elapsed_s = 0, [], 0.0
 
     def loss(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -84,6 +84,16 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
     return train, val
 
 
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over min(500, total/10) steps, then a cosine decay to 1% of the rate at `total_steps`."""
+    warmup = min(500, total_steps // 10 + 1)
+
+    def factor(step: int) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        return min(1.0, (step + 1) / warmup) * (0.01 + 0.99 * cosine)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def mpjpe_m(pred: torch.Tensor, target_m: torch.Tensor) -> torch.Tensor:
     return (pred - target_m).norm(dim=-1).mean()
 
@@ -112,9 +122,7 @@ class Trainer(Resumable):
     def _new_optimizer(self):
         total = max(1, self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal)
         self.opt = torch.optim.AdamW(self._trainable(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        warmup = min(500, total // 10 + 1)
-        lr_at = lambda s: min(1.0, (s + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_at)
+        self.sched = warmup_cosine(self.opt, total)
 
     def _set_modes(self):
         self.net.train()
