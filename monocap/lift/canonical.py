@@ -43,15 +43,20 @@ class CanonicalInput:
 
 
 def rotation_to_optical_axis(rays: np.ndarray) -> np.ndarray:
-    """Smallest rotations (..., 3, 3) taking each ray (..., 3), z > 0, onto +z."""
+    """Smallest rotations (..., 3, 3) taking each ray (..., 3), z > 0, onto +z.
+
+    Rodrigues' formula R = I + K + K^2 / (1 + cos) about the axis a = v x z,
+    written out element by element: a has no z component, which zeroes half
+    of K and K^2 (and batched 3x3 products cost more than this whole function).
+    """
     v = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
-    axis = np.stack([v[..., 1], -v[..., 0], np.zeros_like(v[..., 0])], axis=-1)  # v × z
-    cos = v[..., 2]
-    k = np.zeros(v.shape[:-1] + (3, 3))
-    k[..., 0, 2], k[..., 1, 2] = axis[..., 1], -axis[..., 0]
-    k[..., 2, 0], k[..., 2, 1] = -axis[..., 1], axis[..., 0]
-    eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + k + (k @ k) / (1.0 + cos)[..., None, None]
+    a0, a1, cos = v[..., 1], -v[..., 0], v[..., 2]
+    inv = 1.0 / (1.0 + cos)
+    r = np.empty(v.shape[:-1] + (3, 3))
+    r[..., 0, 0], r[..., 0, 1], r[..., 0, 2] = 1.0 - a1 * a1 * inv, a0 * a1 * inv, a1
+    r[..., 1, 0], r[..., 1, 1], r[..., 1, 2] = a0 * a1 * inv, 1.0 - a0 * a0 * inv, -a0
+    r[..., 2, 0], r[..., 2, 1], r[..., 2, 2] = -a1, a0, 1.0 - (a0 * a0 + a1 * a1) * inv
+    return r
 
 
 def canonicalize(keypoints_norm: np.ndarray, scores: np.ndarray) -> CanonicalInput:
@@ -62,19 +67,24 @@ def canonicalize(keypoints_norm: np.ndarray, scores: np.ndarray) -> CanonicalInp
     """
     kp = np.asarray(keypoints_norm, dtype=np.float64)
     visible = np.asarray(scores, dtype=np.float64) > 0
-    w = visible.astype(np.float64)
-    n_visible = np.maximum(w.sum(-1, keepdims=True), 1.0)
-    centroid = (kp * w[..., None]).sum(-2) / n_visible
-    anchor = np.where(visible[..., ROOT, None], kp[..., ROOT, :], centroid)
+    n_visible = np.maximum(visible.sum(-1), 1)
+    # x and y as contiguous (..., J) arrays: reductions over joints of (..., J, 2) views are several times slower.
+    x, y = np.ascontiguousarray(kp[..., 0]), np.ascontiguousarray(kp[..., 1])
+    anchor = kp[..., ROOT, :].copy()
+    no_root = ~visible[..., ROOT]
+    if no_root.any():
+        w = visible[no_root]
+        anchor[no_root] = np.stack([(x[no_root] * w).sum(-1), (y[no_root] * w).sum(-1)], -1) / n_visible[no_root, None]
     rotation = rotation_to_optical_axis(np.concatenate([anchor, np.ones_like(anchor[..., :1])], -1))
 
-    rays = np.concatenate([kp, np.ones_like(kp[..., :1])], axis=-1)
-    rotated = rays @ np.swapaxes(rotation, -1, -2)
-    xy = rotated[..., :2] / rotated[..., 2:3]  # the anchor lands on (0, 0)
-    xy = np.where(visible[..., None], xy, 0.0)
-    scale = np.sqrt((xy ** 2).sum(-1).sum(-1) / n_visible[..., 0])
-    scale = np.maximum(scale, _MIN_SCALE)
-    return CanonicalInput(xy / scale[..., None, None], np.where(visible, scores, 0.0), rotation, scale)
+    # Each ray (x, y, 1) rotated into the virtual camera, then projected; the anchor lands on (0, 0).
+    r = rotation[..., None, :, :]
+    rx, ry, rz = (r[..., i, 0] * x + r[..., i, 1] * y + r[..., i, 2] for i in range(3))
+    u = np.where(visible, rx / rz, 0.0)
+    v = np.where(visible, ry / rz, 0.0)
+    scale = np.maximum(np.sqrt((u * u + v * v).sum(-1) / n_visible), _MIN_SCALE)[..., None]
+    features = np.stack([u / scale, v / scale], axis=-1)
+    return CanonicalInput(features, np.where(visible, scores, 0.0), rotation, scale[..., 0])
 
 
 def to_virtual_frame(points_cam_mm: np.ndarray, rotation: np.ndarray) -> np.ndarray:
