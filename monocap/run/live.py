@@ -79,18 +79,20 @@ class LiveSource(FrameSource):
 
         def grab() -> None:
             frames = self.read()
-            start = None  # when the first frame is there (opening the file takes a while)
+            start = None  # when frame 0 is captured (opening the file takes a while)
             try:
                 for index, rgb in enumerate(frames):
                     if stop.is_set():
                         break
-                    start = start or time.perf_counter()
-                    if self.paced:
+                    if self.paced and start is not None:
                         time.sleep(max(0.0, start + index / self.info.fps - time.perf_counter()))
+                    captured = time.perf_counter()
+                    # Frame i is captured i / fps after frame 0, never earlier, however busy the machine.
+                    start = captured if start is None else start
                     with changed:
                         if state["latest"] is not None:
                             self.skipped += 1
-                        state["latest"] = (index, rgb, time.perf_counter())
+                        state["latest"] = (index, rgb, captured)
                         changed.notify()
             except Exception as exc:  # handed to the consumer, who raises it
                 state["error"] = exc
