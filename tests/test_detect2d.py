@@ -119,6 +119,27 @@ def test_mediapipe_runs_offline_on_a_real_image(coco, monkeypatch):
     assert len(nobody) == 0 and nobody.image_size == (320, 240)
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_mediapipe_looks_again_in_halves_for_someone_small_in_a_wide_frame(coco, side):
+    """A real photo at one end of a frame three times as wide: the full-frame detector misses its skier."""
+    pytest.importorskip("mediapipe")
+    cv2 = pytest.importorskip("cv2")
+    from monocap.detect2d.mediapipe_backend import MediaPipePose
+
+    path, (width, height), kp, _ = coco[785]
+    canvas = np.full((height, 3 * width, 3), 127, np.uint8)
+    x0 = 0 if side == "left" else 2 * width
+    canvas[:, x0:x0 + width] = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    with MediaPipePose(static_image_mode=True, retry_halves=False) as detect:
+        assert len(detect(canvas)) == 0
+    with MediaPipePose(static_image_mode=True) as detect:
+        dets = detect(canvas).to_coco17()
+    assert len(dets) == 1 and dets.image_size == (3 * width, height)
+    seen = kp[0, :, 2] > 0
+    err = np.linalg.norm(dets.keypoints_px[0, seen] - (kp[0, seen, :2] + [x0, 0]), axis=1)
+    assert np.median(err) < 0.05 * np.ptp(kp[0, seen, 1]), err
+
+
 # --- weights: download, cache, verify -----------------------------------------------------------
 
 @pytest.fixture
