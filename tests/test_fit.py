@@ -6,7 +6,8 @@ from monocap.camera import Intrinsics
 from monocap.eval.bench_lift import look_at
 from monocap.eval.metrics import accel_error, bone_length_std, mpjpe
 from monocap.fit.ground import ANKLE_ABOVE_FLOOR, FEET, detect_contacts, extend_runs, foot_skate_mm
-from monocap.fit.skeleton import HINGE_FLEXION_SIGN, FitConfig, fit_person, fit_run
+from monocap.fit.skeleton import (HINGE_FLEXION_SIGN, FitConfig, fit_person, fit_run, image_accel_sigma,
+                                  keypoint_jitter_px)
 from monocap.io.h36m import FPS, load_h36m_cameras, load_h36m_poses
 from monocap.io.mocap_dataset import load_clip
 from monocap.io.motion import forward_kinematics
@@ -114,6 +115,23 @@ def test_noisy_poses_get_smoother_feet_stop_sliding_and_joint_limits_hold(walkin
         np.testing.assert_allclose(rotation[:, :, 0], [[1.0, 0.0, 0.0]] * len(rotation), atol=1e-9)  # a hinge
         flexion = HINGE_FLEXION_SIGN[joint] * np.degrees(np.arctan2(rotation[:, 2, 1], rotation[:, 1, 1]))
         assert flexion.min() >= 0.0 and flexion.max() <= FitConfig().max_flexion_deg
+
+
+def test_keypoint_jitter_is_measured_and_sets_the_image_plane_smoothing(walking, fitted_truth):
+    """Exact projections of a walk show almost no jitter; added white noise is measured at its size."""
+    _, keypoints, _, _ = walking
+    assert fitted_truth.keypoint_jitter_px < 0.05  # measured: 0.01 px (third differences of real motion)
+    rng = np.random.default_rng(1)
+    for sigma in (0.5, 2.0, 5.0):
+        noisy = keypoints + rng.normal(0.0, sigma, keypoints.shape)
+        noisy[::7, 3] = np.nan  # missing joints are skipped
+        assert keypoint_jitter_px(noisy) == pytest.approx(sigma, rel=0.1)
+    assert np.isnan(keypoint_jitter_px(keypoints[:4, :5]))  # 10 third differences: too few to tell
+    config = FitConfig()
+    assert image_accel_sigma(2.0, config) == pytest.approx(0.5 * image_accel_sigma(1.0, config))
+    assert image_accel_sigma(0.0, config) == image_accel_sigma(config.min_jitter_px, config)
+    assert image_accel_sigma(float("nan"), config) == image_accel_sigma(1.0, config)
+    assert image_accel_sigma(2.0, FitConfig(accel_sigma_image_mm_s2=123.0)) == 123.0
 
 
 def test_fit_run_on_a_run_of_a_walking_mocap_clip_with_gaps(shared_data):

@@ -1,6 +1,6 @@
-"""Causal temporal smoothing: the One-Euro filter (Casiez, Roussel and Vogel, CHI 2012).
+"""Temporal smoothing: the causal One-Euro filter, and an offline least-squares smoother.
 
-A first-order low-pass whose cutoff rises with the signal's speed: slow
+The One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) is a first-order low-pass whose cutoff rises with the signal's speed: slow
 motion is smoothed hard (jitter goes), fast motion barely (little lag).
 Construct once, call once per frame::
 
@@ -11,6 +11,10 @@ Construct once, call once per frame::
 Every element of the array is filtered on its own. A NaN sample is a missing
 one: its output is NaN and that element's state is held, so the next real
 sample continues from the last real one, over the longer time step.
+
+`whittaker_smooth` smooths a whole recorded sequence at once, with no lag
+and no end effects: the least-squares trade-off between staying close to
+the samples and small second differences (Whittaker 1923).
 """
 from __future__ import annotations
 
@@ -88,3 +92,27 @@ def filter_sequence(values: np.ndarray, fps: float, min_cutoff: float = 1.0, bet
     smooth = OneEuroFilter(fps, min_cutoff, beta, d_cutoff)
     values = np.asarray(values)
     return np.stack([smooth(v) for v in values]) if len(values) else values.astype(np.float64)
+
+
+def whittaker_smooth(values: np.ndarray, fps: float, cutoff_hz: float) -> np.ndarray:
+    """(T, ...) → (T, ...) float64 minimising |x - values|² + lam |second differences of x|² along axis 0.
+
+    Its gain is 1 / (1 + lam (2 - 2 cos w)²) at w radians per frame, so
+    ``lam = (fps / (2 pi cutoff_hz))**4`` halves frequencies near ``cutoff_hz``
+    and keeps slower ones. A straight line passes unchanged. NaN-free input.
+    """
+    from scipy.linalg import solveh_banded
+
+    y = np.asarray(values, dtype=np.float64)
+    T = len(y)
+    if T < 3:
+        return y.copy()
+    lam = (fps / (2.0 * np.pi * cutoff_hz))**4
+    # I + lam D'D for the (T-2, T) second-difference matrix D, in upper banded form (pentadiagonal):
+    # diagonal k of D'D sums the products of the difference weights k apart over the rows covering it.
+    weights, rows = np.array([1.0, -2.0, 1.0]), np.ones(T - 2)
+    bands = np.zeros((3, T))
+    for k in range(3):
+        bands[2 - k, k:] = lam * np.convolve(rows, weights[:3 - k] * weights[k:])
+    bands[2] += 1.0
+    return solveh_banded(bands, y.reshape(T, -1)).reshape(y.shape)

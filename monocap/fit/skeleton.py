@@ -23,18 +23,31 @@ Steps (whole sequence, offline):
    (`_initial_pose`), then Gauss-Newton (Levenberg-Marquardt) on all frames
    at once over the joint rotations and the root position, minimising
 
-   - 3D: distance of every joint to the lifted one, ``sigma_3d_mm`` per unit
-     cost across the image and ``sigma_depth_mm`` along the camera's z axis
-     (a lifter is least sure of depth, which the image does not show);
+   - 3D: distance of every joint, relative to the pelvis, to the lifted one,
+     ``sigma_3d_mm`` per unit cost across the image and ``sigma_depth_mm``
+     along the camera's z axis (a lifter is least sure of depth, which the
+     image does not show); and of the pelvis to the estimated root with its
+     depth low-passed (``root_depth_cutoff_hz``, `whittaker_smooth`): a
+     monocular root depth wanders from frame to frame while a body's
+     distance changes slowly, and a planted foot would pass that wander on
+     to the pose;
    - 2D: reprojection error (full perspective, the camera's intrinsics and
      distortion) against the keypoints, weighted by their confidence, Huber
      beyond ``huber_px``, ``sigma_2d_px`` per unit cost;
-   - smoothness: joint accelerations, ``accel_sigma_mm_s2`` per unit cost;
+   - smoothness: joint accelerations, per unit cost ``accel_sigma_depth_mm_s2``
+     along the camera's z axis and across the image an amount that follows
+     the keypoints' jitter (`keypoint_jitter_px`): clean keypoints already
+     carry the true image-plane motion, which smoothing would only remove,
+     while noisy ones need it (``image_accel_sigma``);
    - joint limits: knees and elbows are hinges that only flex, from 0 to
      ``max_flexion_deg``; a violation costs ``limit_sigma_deg`` per unit;
    - foot contacts: a foot in contact keeps still (``contact_sigma_mm`` per
-     frame) with its ankle `ANKLE_ABOVE_FLOOR` shins above the floor
-     (``floor_sigma_mm``), which takes out most of the foot skating.
+     frame, easing in over ``contact_ramp_s`` from either end of a contact,
+     as a real foot slows down to land, and pulling less on steps beyond
+     ``contact_huber_mm``, where the contact may be wrong: a pivot, a
+     foot that only brushed the floor) with its ankle `ANKLE_ABOVE_FLOOR`
+     shins above the floor (``floor_sigma_mm``), which takes out most of
+     the foot skating.
 
    The normal equations are block-banded in time (accelerations couple a
    frame to two neighbours on each side) and are solved exactly with a
@@ -64,7 +77,7 @@ shoulders, spine) beyond the hinges.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,6 +85,7 @@ from ..camera import Intrinsics
 from ..io.motion import Motion, forward_kinematics
 from ..io.results import RunResult
 from ..skeleton import H36M17, to_h36m17
+from .filters import whittaker_smooth
 from .ground import ANKLE_ABOVE_FLOOR, FEET, Ground, estimate_ground
 
 NUM_JOINTS = len(H36M17)
@@ -122,15 +136,26 @@ class FitConfig:
 
     sigma_3d_mm: float = 40.0
     sigma_depth_mm: float = 40.0
+    sigma_root_depth_mm: float = 10.0
+    """The pelvis's depth against the estimated root's, low-passed at ``root_depth_cutoff_hz``."""
+    root_depth_cutoff_hz: float = 0.6
     sigma_2d_px: float = 3.0
     huber_px: float = 15.0
-    accel_sigma_mm_s2: float = 4000.0
+    accel_sigma_depth_mm_s2: float = 4000.0
+    accel_sigma_image_mm_s2: float | None = None
+    """None: `image_accel_sigma` of the measured keypoint jitter."""
+    accel_sigma_image_per_px: float = 4000.0
+    """mm/s² at 1 px of keypoint jitter, divided by the jitter: the penalty's weight grows with its variance."""
+    min_jitter_px: float = 0.1
+    """Clean keypoints (ground truth, mocap) count as this much jitter: the smoothing never quite vanishes."""
     joint_limits: bool = True
     max_flexion_deg: float = 150.0
     limit_sigma_deg: float = 0.5
     reduce_skating: bool = True
-    contact_sigma_mm: float = 1.0
-    floor_sigma_mm: float = 20.0
+    contact_sigma_mm: float = 2.0
+    contact_ramp_s: float = 0.2
+    contact_huber_mm: float = 2.0
+    floor_sigma_mm: float = 10.0
     min_confidence: float = 0.5
     iterations: int = 8
     contact_passes: int = 2
@@ -166,6 +191,8 @@ class FittedPerson:
     """(T,) bool: frames where the person was tracked with a pose (the others were filled in)."""
     ground: Ground
     """The floor in the camera frame, and what fixed its tilt."""
+    keypoint_jitter_px: float
+    """The keypoints' frame-to-frame noise (`keypoint_jitter_px`), NaN if the track is too short to tell."""
 
 
 def fit_run(result: RunResult, config: FitConfig = FitConfig()) -> list[FittedPerson]:
@@ -210,12 +237,16 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     directions = rest_directions(raw)
     offsets = rest_offsets(bones, directions)
     shin = bones[H36M17.index("r_ankle") - 1]
+    jitter = keypoint_jitter_px(kp)
+    config = replace(config, accel_sigma_image_mm_s2=image_accel_sigma(jitter, config))
     keypoints_norm = intrinsics.pixels_to_normalized(np.nan_to_num(kp))
     focal = 0.5 * (intrinsics.fx + intrinsics.fy)
-    local, root_fit, fitted = _initial_pose(raw, directions, config), raw[:, 0].copy(), raw
+    anchor = raw.copy()
+    anchor[..., 2] += (whittaker_smooth(raw[:, 0, 2], fps, config.root_depth_cutoff_hz) - raw[:, 0, 2])[:, None]
+    local, root_fit, fitted = _initial_pose(raw, directions, config), anchor[:, 0].copy(), raw
     for _ in range(max(1, config.contact_passes)):
         ground, contacts = estimate_ground(fitted, fps, shin)
-        problem = _Problem(raw, present, keypoints_norm, sc, focal, fps, ground,
+        problem = _Problem(anchor, present, keypoints_norm, sc, focal, fps, ground,
                            contacts if config.reduce_skating else np.zeros_like(contacts), offsets, config)
         local, root_fit = problem.solve(local, root_fit)
         fitted, _ = problem._fk(local, root_fit)
@@ -228,7 +259,39 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     motion = _motion(f"track{track_id}", local_world, root_fit @ rot_w.T + t_w, offsets, fps)
     positions_world, _ = forward_kinematics(motion)
     return FittedPerson(track_id, first_frame, float(fps), motion, positions_world, positions_cam, raw, bones, world,
-                        contacts, present, ground)
+                        contacts, present, ground, jitter)
+
+
+MIN_JITTER_SAMPLES = 30
+
+
+def keypoint_jitter_px(keypoints_px: np.ndarray) -> float:
+    """The standard deviation of the keypoints' white noise, pixels, from their third differences in time.
+
+    keypoints_px: (T, K, 2), NaN where absent. Third differences of smooth
+    motion are small, while those of white noise have 20 times its variance;
+    the median absolute one (over 0.6745, a unit Gaussian's) makes the
+    estimate robust to fast moves and tracking slips. NaN with fewer than
+    `MIN_JITTER_SAMPLES` differences.
+    """
+    d = np.diff(np.asarray(keypoints_px, dtype=np.float64), 3, axis=0)
+    d = np.abs(d[np.isfinite(d)])
+    if len(d) < MIN_JITTER_SAMPLES:
+        return float("nan")
+    return float(np.median(d) / 0.6745 / np.sqrt(20.0))
+
+
+def image_accel_sigma(jitter_px: float, config: FitConfig) -> float:
+    """The image-plane acceleration sigma, mm/s²: the config's own, or one that falls as 1 / jitter.
+
+    Least squares balances data against a smoothness penalty best when the
+    penalty's weight grows with the data's noise variance; an unknown jitter
+    (a short track) counts as 1 px, about what MediaPipe shows at 30 fps.
+    """
+    if config.accel_sigma_image_mm_s2 is not None:
+        return float(config.accel_sigma_image_mm_s2)
+    jitter = 1.0 if not np.isfinite(jitter_px) else max(jitter_px, config.min_jitter_px)
+    return config.accel_sigma_image_per_px / jitter
 
 
 # -- skeleton ---------------------------------------------------------------------------------------
@@ -416,19 +479,22 @@ def _initial_pose(joints: np.ndarray, directions: np.ndarray, config: FitConfig)
 class _Problem:
     """Every term of the fit over all frames, its Gauss-Newton normal equations and their solution."""
 
-    def __init__(self, raw: np.ndarray, present: np.ndarray, keypoints_norm: np.ndarray, scores: np.ndarray,
+    def __init__(self, lifted_mm: np.ndarray, present: np.ndarray, keypoints_norm: np.ndarray, scores: np.ndarray,
                  focal_px: float, fps: float, ground: Ground, contacts: np.ndarray, offsets_mm: np.ndarray,
                  config: FitConfig):
-        self.target = raw
-        # Filled-in frames only lightly hold on to the interpolated pose.
-        # Per camera axis: a lifter is least sure of depth (z), which the image does not show.
-        per_axis = 1.0 / np.array([config.sigma_3d_mm, config.sigma_3d_mm, config.sigma_depth_mm])**2
-        self.w3d = np.where(present, 1.0, 0.1)[:, None, None] * np.broadcast_to(per_axis, (NUM_JOINTS, 3))
+        self.target = _pelvis_relative(lifted_mm)
+        # Per camera axis: a lifter is least sure of depth (z), which the image does not show, and
+        # surer of the pose than of where the pelvis is. Filled-in frames only lightly hold on.
+        per_axis = np.tile([config.sigma_3d_mm, config.sigma_3d_mm, config.sigma_depth_mm], (NUM_JOINTS, 1))
+        per_axis[0, 2] = config.sigma_root_depth_mm
+        self.w3d = np.where(present, 1.0, 0.1)[:, None, None] * per_axis**-2.0
         self.kp, self.scores = keypoints_norm, scores
         self.focal = focal_px
         self.config = config
-        self.w_acc = (fps**2 / config.accel_sigma_mm_s2)**2
+        image = config.accel_sigma_image_mm_s2  # fit_person has set it from the keypoints' jitter
+        self.w_acc = (fps**2 / np.array([image, image, config.accel_sigma_depth_mm_s2]))**2  # per camera axis
         self.ground, self.contacts = ground, contacts
+        self.still = _stillness(contacts, fps, config.contact_ramp_s)
         shin = np.linalg.norm(offsets_mm[H36M17.index("r_ankle")])
         self.ankle_level = ground.level_mm + ANKLE_ABOVE_FLOOR * shin
         self.offsets = offsets_mm
@@ -479,15 +545,21 @@ class _Problem:
         d[..., :, 2] = -self.focal * proj / z[..., None]
         return error, weight, d
 
+    def _still_weight(self, positions: np.ndarray) -> np.ndarray:
+        """(T-1, 2) IRLS weights of the ankles' keep-still steps: the eased-in contacts, Huber beyond the threshold."""
+        step = np.linalg.norm(np.diff(positions[:, FEET], axis=0), axis=-1)
+        huber = self.config.contact_huber_mm
+        return self.still * np.where(step > huber, huber / np.maximum(step, 1e-9), 1.0)
+
     def cost(self, positions: np.ndarray, _glob: np.ndarray, hinge: dict) -> float:
-        total = (self.w3d * (positions - self.target)**2).sum()
+        total = (self.w3d * (_pelvis_relative(positions) - self.target)**2).sum()
         error, weight, _ = self._residual_2d(positions)
         total += (weight * (error**2).sum(-1)).sum()
-        total += self.w_acc * (np.diff(positions, 2, axis=0)**2).sum()
+        total += (self.w_acc * np.diff(positions, 2, axis=0)**2).sum()
         total += self._limit_cost(hinge)
         ankles = positions[:, FEET]
-        still = self.contacts[1:] & self.contacts[:-1]
-        total += (((ankles[1:] - ankles[:-1])**2).sum(-1) * still).sum() / self.config.contact_sigma_mm**2
+        total += (((ankles[1:] - ankles[:-1])**2).sum(-1) * self._still_weight(positions)).sum() \
+            / self.config.contact_sigma_mm**2
         total += (((ankles @ self.ground.up_cam - self.ankle_level)**2) * self.contacts).sum() \
             / self.config.floor_sigma_mm**2
         return float(total)
@@ -530,7 +602,7 @@ class _Problem:
         """Gauss-Newton H (as blocks: diagonal (T,n,n), first and second sub-diagonal) and gradient (T, n)."""
         T, n = len(positions), PARAMS_PER_FRAME
         # 3D and 2D terms: one frame each.
-        h0, grad = _weighted_gram(jac, self.w3d, positions - self.target)
+        h0, grad = _weighted_gram(_pelvis_relative(jac), self.w3d, _pelvis_relative(positions) - self.target)
         error, weight, d2 = self._residual_2d(positions)
         h2d, g2d = _weighted_gram(d2 @ jac, weight[..., None].repeat(2, -1), error)
         h0 += h2d
@@ -551,22 +623,23 @@ class _Problem:
             flat = jac.reshape(T, -1, n)
             acc = np.diff(positions, 2, axis=0).reshape(T - 2, -1)
             a, b, c = flat[:-2], flat[1:-1], flat[2:]  # frames t-1, t, t+1 of each acceleration
-            w = self.w_acc
-            aa, bb, cc = (_gram(m, m) for m in (a, b, c))
-            h0[:-2] += w * aa
-            h0[1:-1] += 4 * w * bb
-            h0[2:] += w * cc
-            h1[:-1] += -2 * w * _gram(b, a)  # block (t, t-1)
-            h1[1:] += -2 * w * _gram(c, b)   # block (t+1, t)
-            h2 += w * _gram(c, a)            # block (t+1, t-1)
-            grad[:-2] += w * _apply_transposed(a, acc)
-            grad[1:-1] += -2 * w * _apply_transposed(b, acc)
-            grad[2:] += w * _apply_transposed(c, acc)
+            w = np.tile(self.w_acc, NUM_JOINTS)[:, None]  # rows: x, y, z of each joint
+            h0[:-2] += _gram(w * a, a)
+            h0[1:-1] += 4 * _gram(w * b, b)
+            h0[2:] += _gram(w * c, c)
+            h1[:-1] += -2 * _gram(w * b, a)  # block (t, t-1)
+            h1[1:] += -2 * _gram(w * c, b)   # block (t+1, t)
+            h2 += _gram(w * c, a)            # block (t+1, t-1)
+            weighted = w[:, 0] * acc
+            grad[:-2] += _apply_transposed(a, weighted)
+            grad[1:-1] += -2 * _apply_transposed(b, weighted)
+            grad[2:] += _apply_transposed(c, weighted)
         # Contacts: a planted ankle keeps still between frames and stays at the floor.
         if self.contacts.any() and T >= 2:
             w = 1.0 / self.config.contact_sigma_mm**2
+            still_weight = self._still_weight(positions)
             for f, joint in enumerate(FEET):
-                still = (self.contacts[1:, f] & self.contacts[:-1, f]).astype(float)[:, None, None] * w
+                still = still_weight[:, f, None, None] * w
                 ja = jac[:, joint]  # (T, 3, n)
                 p, q = ja[:-1], ja[1:]
                 move = (positions[1:, joint] - positions[:-1, joint]) * still[:, :, 0]
@@ -626,6 +699,29 @@ class _Problem:
             parent = glob[:, PARENTS[j]] if PARENTS[j] >= 0 else np.broadcast_to(np.eye(3), glob[:, 0].shape)
             local[:, j] = _exp(np.einsum("tji,tj->ti", parent, rotvec)) @ local[:, j]
         return local, root, hinge
+
+
+def _stillness(contacts: np.ndarray, fps: float, ramp_s: float) -> np.ndarray:
+    """(T-1, 2) weight of "this ankle keeps still from frame t to t+1": 1 inside a contact, ramping up from its ends.
+
+    A foot slows down over the last frames before it lands and speeds up
+    after it lifts: holding it still at full weight right from a contact's
+    first frame would stop it dead there.
+    """
+    still = contacts[1:] & contacts[:-1]
+    steps = np.arange(len(still))[:, None]
+    far = len(still) + 1
+    # Per step, how many steps away the nearest step that is not still lies (beyond either end: none).
+    since = steps - np.maximum.accumulate(np.where(still, -far, steps), axis=0)
+    until = np.minimum.accumulate(np.where(still, 2 * far, steps)[::-1], axis=0)[::-1] - steps
+    return np.where(still, np.minimum(1.0, np.minimum(since, until) / max(1.0, ramp_s * fps)), 0.0)
+
+
+def _pelvis_relative(x: np.ndarray) -> np.ndarray:
+    """(T, 17, ...) → the pelvis's own entry, and every other joint's minus the pelvis's (also for Jacobians)."""
+    out = x.copy()
+    out[:, 1:] -= x[:, :1]
+    return out
 
 
 def _gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
