@@ -1,13 +1,16 @@
-"""Resumable training: what every trainer saves to and restores from ``<work_dir>/checkpoint.pt``.
+"""Resumable training: the step loop every trainer runs, and its checkpoints in ``<work_dir>/checkpoint.pt``.
 
-A trainer subclasses `Resumable` and says what else belongs in its
-checkpoint (`_checkpoint_state`, `_restore_checkpoint`: network, optimiser,
-schedule, step). Saved with it, here: the validation history, the training
-wall time so far, and the random states of the pair sampler and of PyTorch,
-so that a resumed run continues exactly as an uninterrupted one would.
+A trainer subclasses `Resumable`, provides ``_train_step`` (one optimiser
+step, returns the loss) and ``evaluate`` (validation figures), and says what
+else belongs in its checkpoint (`_checkpoint_state`, `_restore_checkpoint`:
+network, optimiser, schedule, step). Saved with it, here: the validation
+history, the training wall time so far, and the random states of the pair
+sampler and of PyTorch, so that a resumed run continues exactly as an
+uninterrupted one would.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -15,9 +18,16 @@ import torch
 
 
 class Resumable:
-    """Mixin; needs ``self.cfg.work_dir``, ``self.train_sampler`` (a `PairSampler`) and ``self.history``."""
+    """Mixin; needs ``self.cfg`` (``work_dir``, ``eval_every``, ``checkpoint_every``), ``self.quiet``,
+    ``self.train_sampler`` (a `PairSampler`), ``self.history`` and ``self.step``."""
 
     elapsed_s: float = 0.0
+
+    def _train_step(self) -> float:
+        raise NotImplementedError
+
+    def evaluate(self) -> dict:
+        raise NotImplementedError
 
     def _checkpoint_state(self) -> dict:
         raise NotImplementedError
@@ -43,6 +53,37 @@ class Resumable:
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(path)
+
+    def train_until(self, total: int, desc: str, budget: int | None, loss_name: str, **record) -> int | None:
+        """Take steps until ``self.step`` reaches ``total``; return how many this call took.
+
+        A progress bar; every ``cfg.eval_every`` steps and at the end, `evaluate`
+        into ``history`` (with ``record``'s fields); a checkpoint every
+        ``cfg.checkpoint_every`` steps and at the end. With a ``budget`` of steps
+        that runs out first: checkpoint and return None.
+        """
+        from tqdm import tqdm
+        bar = tqdm(total=total, initial=self.step, desc=desc, disable=self.quiet, file=sys.stderr, smoothing=0.05)
+        taken = 0
+        try:
+            while self.step < total:
+                if budget is not None and taken >= budget:
+                    self.save_checkpoint()
+                    return None
+                loss = self._train_step()
+                self.step += 1
+                taken += 1
+                bar.update(1)
+                bar.set_postfix({loss_name: f"{loss:.3g}"})
+                if self.step % self.cfg.eval_every == 0 or self.step == total:
+                    entry = dict(record, step=self.step, **{loss_name: round(loss, 4)}, **self.evaluate())
+                    self.history.append(entry)
+                    bar.write(str(entry))
+                if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
+                    self.save_checkpoint()
+            return taken
+        finally:
+            bar.close()
 
     def load_checkpoint(self) -> bool:
         """Restore the last checkpoint; False when there is none."""

@@ -175,32 +175,13 @@ class DiffusionTrainer(Resumable):
     def run(self, stop_after: int | None = None) -> dict | None:
         """Train to the end and export (returns the weight file's metadata), or, with
         `stop_after`, checkpoint and return None after that many steps of this call."""
-        from tqdm import tqdm
         cfg = self.cfg
         if self.load_checkpoint() and not self.quiet:
             print(f"resuming at step {self.step}", file=sys.stderr)
         self.start_clock()
         self.net.train()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train diffusion {cfg.data}", disable=self.quiet,
-                   file=sys.stderr, smoothing=0.05)
-        steps_this_call = 0
-        while self.step < cfg.steps:
-            if stop_after is not None and steps_this_call >= stop_after:
-                self.save_checkpoint()
-                bar.close()
-                return None
-            loss = self._train_step()
-            self.step += 1
-            steps_this_call += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}")
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                record = dict(step=self.step, loss=round(loss, 4), **self.evaluate())
-                self.history.append(record)
-                bar.write(str(record))
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                self.save_checkpoint()
-        bar.close()
+        if self.train_until(cfg.steps, f"train diffusion {cfg.data}", stop_after, "loss") is None:
+            return None
         meta = dict(data=cfg.data, licence=LICENCES[cfg.data], command=cfg.command,
                     train_wall_time_s=round(self.elapsed_s), holdout=cfg.holdout, seed=cfg.seed, steps=cfg.steps,
                     batch=cfg.batch, t_max=T_MAX, history=self.history, **self.evaluate())

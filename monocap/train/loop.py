@@ -158,6 +158,7 @@ class Trainer(Resumable):
                             ("causal", self.val_temporal)):
             pred = self.net(torch.from_numpy(batch.inputs), mode)
             out[f"val_p1_{mode}_mm"] = round(mpjpe_m(pred, torch.from_numpy(batch.targets / 1000.0).float()).item() * 1000, 2)
+        self._set_modes()  # back to training, with the stage's frozen parts
         return out
 
     # -- checkpoints (`Resumable`) ------------------------------------------------
@@ -176,11 +177,10 @@ class Trainer(Resumable):
     def run(self, stop_after: int | None = None) -> dict | None:
         """Train to the end and export (returns the weight file's metadata), or, with
         `stop_after`, checkpoint and return None after that many steps of this call."""
-        from tqdm import tqdm
         cfg = self.cfg
         if self.load_checkpoint() and not self.quiet:
             print(f"resuming {self.stage} stage at step {self.step}", file=sys.stderr)
-        steps_this_call = 0
+        budget = stop_after
         self.start_clock()
         for stage, total in (("single", cfg.steps_single), ("temporal", cfg.steps_temporal)):
             if stage == "single" and self.stage == "temporal":
@@ -190,27 +190,11 @@ class Trainer(Resumable):
                 for head in self.net.heads.values():
                     head.start_as_no_correction()
                 self._new_optimizer()
-            bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.data} {stage}", disable=self.quiet,
-                       file=sys.stderr, smoothing=0.05)
             self._set_modes()
-            while self.step < total:
-                if stop_after is not None and steps_this_call >= stop_after:
-                    self.save_checkpoint()
-                    bar.close()
-                    return None
-                steps_this_call += 1
-                loss = self._train_step()
-                self.step += 1
-                bar.update(1)
-                bar.set_postfix(loss_mm=f"{loss:.1f}")
-                if self.step % cfg.eval_every == 0 or self.step == total:
-                    record = dict(stage=stage, step=self.step, loss_mm=round(loss, 2), **self.evaluate())
-                    self.history.append(record)
-                    bar.write(str(record))
-                    self._set_modes()
-                if self.step % cfg.checkpoint_every == 0 or self.step == total:
-                    self.save_checkpoint()
-            bar.close()
+            taken = self.train_until(total, f"train {cfg.data} {stage}", budget, "loss_mm", stage=stage)
+            if taken is None:
+                return None
+            budget = None if budget is None else budget - taken
         final = self.evaluate()
         meta = dict(data=cfg.data, licence=LICENCES[cfg.data], command=cfg.command,
                     train_wall_time_s=round(self.elapsed_s), holdout=cfg.holdout, seed=cfg.seed,
