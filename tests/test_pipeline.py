@@ -21,7 +21,7 @@ from monocap.skeleton import COCO17, H36M17  # noqa: E402
 
 # The `monocap lift` output contract, which poses3d.npz extends.
 LIFT_CONTRACT_KEYS = {"poses3d", "joint_names", "root_cam_mm", "focal", "center", "image_size", "model", "licence",
-                      "temporal", "causal", "fps"}
+                      "temporal", "causal", "flip_test", "fps"}
 RUN_KEYS = {"keypoints2d", "scores", "detected", "keypoint_names", "track_ids", "dist", "smoothed", "source",
             "backend"}
 
@@ -75,6 +75,7 @@ def check_output(folder: Path, n_frames: int, overlay: bool = True) -> dict:
     assert npz["detected"].shape == (P, n_frames)
     assert tuple(npz["joint_names"]) == H36M17.joints and tuple(npz["keypoint_names"]) == COCO17.joints
     assert not npz["causal"] and npz["fps"] > 0
+    assert bool(npz["flip_test"]) == ("hypotheses" not in npz)  # `run` averages in the mirror image by default
     present = np.isfinite(npz["keypoints2d"]).all(axis=(-2, -1))
     assert not np.isfinite(npz["poses3d"][~present]).any() and not np.isfinite(npz["root_cam_mm"][~present]).any()
     assert (npz["scores"][~present] == 0).all() and not (npz["detected"] & ~present).any()
@@ -82,6 +83,7 @@ def check_output(folder: Path, n_frames: int, overlay: bool = True) -> dict:
 
     doc = json.loads((folder / "poses3d.json").read_text())
     assert doc["format"] == "monocap.poses3d" and doc["frame_count"] == n_frames
+    assert doc["flip_test"] == bool(npz["flip_test"])
     assert doc["joint_names"] == list(H36M17.joints)
     assert "x right, y down, z forward" in doc["coordinate_frames"]["camera"]
     assert doc["camera"]["fx"] == pytest.approx(npz["focal"][0]) and doc["fps"] == pytest.approx(float(npz["fps"]))

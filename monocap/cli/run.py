@@ -87,6 +87,9 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--hypotheses", type=int, default=0, metavar="M",
                    help="draw M poses per frame from the diffusion prior guided by the keypoints: poses3d "
                         "becomes their mean, the output gains hypotheses and uncertainty_mm (default: 0)")
+    p.add_argument("--no-flip-test", action="store_true",
+                   help="lift each track once, not also its mirror image (the average of both is about 1 mm "
+                        "more accurate and the lift stays well under 1 %% of the run's time)")
 
 
 def pipeline_options(args) -> dict:
@@ -96,7 +99,7 @@ def pipeline_options(args) -> dict:
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
-                hypotheses=args.hypotheses, **tracking)
+                hypotheses=args.hypotheses, flip_test=not args.no_flip_test, **tracking)
 
 
 def camera_spec(args):

@@ -47,6 +47,7 @@ EXAMPLES = """examples:
   monocap bench lift                                  # both shipped models, every frame
   monocap bench lift --models default --max-frames 200 --json bench.json
   monocap bench lift --models runs/h36m_holdout.npz   # a weight file of your own
+  monocap bench lift --flip-test --stride 5           # accuracy as `monocap run` lifts (mirror image averaged in)
 """
 
 # The 15 Human3.6M actions as the data names them (the literature's TakingPhoto,
@@ -205,7 +206,7 @@ def look_at(eye: np.ndarray, target: np.ndarray, intrinsics: Intrinsics, name: s
 
 
 def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: int, quiet: bool,
-             desc: str) -> dict:
+             desc: str, flip_test: bool = False) -> dict:
     """P1/P2/root depth per row and mode, the unweighted mean over the rows that have poses, and all pooled.
 
     Returns {mode: {"rows": {row: summary}, "mean_over_rows": {...}, "all_poses": summary}}, see `RowErrors.summary`.
@@ -219,10 +220,10 @@ def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: i
         for mode in MODES:
             if mode == "temporal":
                 # Temporal context needs the full-rate sequence; only every stride-th frame is scored.
-                out = _lift(take, lifter, temporal=True)
+                out = _lift(take, lifter, True, flip_test)
                 poses, root = out["poses3d"][::stride], out["root_cam_mm"][::stride]
             else:
-                out = _lift(scored, lifter, temporal=False)
+                out = _lift(scored, lifter, False, flip_test)
                 poses, root = out["poses3d"], out["root_cam_mm"]
             m = scored.scored
             errors[mode].setdefault(take.group, RowErrors()).add(poses[m], root[m], scored.gt_cam_mm[m])
@@ -237,9 +238,10 @@ def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: i
     return table
 
 
-def _lift(take: Take, lifter: Lifter, temporal: bool) -> dict:
+def _lift(take: Take, lifter: Lifter, temporal: bool, flip_test: bool) -> dict:
     """Through the file contract, exactly as `lift_file` does after reading the file."""
-    return lift_arrays(validate_lift_input(take.contract_arrays(), source=take.label), lifter, temporal=temporal)
+    return lift_arrays(validate_lift_input(take.contract_arrays(), source=take.label), lifter, temporal=temporal,
+                       flip_test=flip_test)
 
 
 def throughput(lifter: Lifter, take: Take) -> dict:
@@ -303,6 +305,8 @@ def add_arguments(p) -> None:
     p.add_argument("--stride", type=int, default=1, metavar="N",
                    help="score every Nth frame (default %(default)s: every frame); temporal lifting still sees all")
     p.add_argument("--parts", default=",".join(PARTS), help="which tables, comma-separated (default: %(default)s)")
+    p.add_argument("--flip-test", action="store_true",
+                   help="accuracy with the mirror image's lift averaged in, as `monocap run` lifts (not the throughput)")
 
 
 def run(args) -> dict:
@@ -315,15 +319,18 @@ def run(args) -> dict:
     root = Path(args.data_root)
     t_start = time.perf_counter()
     sampling = ("every frame" if args.stride == 1 else f"one frame in {args.stride} (--stride)") + \
-        ("" if args.max_frames is None else f" of the first {args.max_frames} of each sequence (--max-frames)")
+        ("" if args.max_frames is None else f" of the first {args.max_frames} of each sequence (--max-frames)") + \
+        (", flip test (--flip-test)" if args.flip_test else "")
     figures = {"settings": {"data_root": str(root), "stride": args.stride, "max_frames": args.max_frames,
+                            "flip_test": args.flip_test,
                             "models": {lf.model_name: {k: lf.info.get(k) for k in ("data", "holdout", "licence")}
                                        for lf in lifters}}}
 
     h36m = h36m_takes(root / "h36m", args.max_frames)
     figures["h36m_s8"] = {}
     for lf in lifters if "h36m" in parts else ():
-        table = accuracy(lf, h36m, H36M_ACTIONS, args.stride, args.quiet, f"H36M {H36M_SUBJECT} {lf.model_name}")
+        table = accuracy(lf, h36m, H36M_ACTIONS, args.stride, args.quiet, f"H36M {H36M_SUBJECT} {lf.model_name}",
+                         args.flip_test)
         figures["h36m_s8"][lf.model_name] = dict(table, note=training_note(lf))
         _print_table(f"Human3.6M {H36M_SUBJECT}, 4 real cameras, ground-truth 2D (projected with lens distortion; "
                      f"the lifter gets pinhole intrinsics only), {sampling}\n"
@@ -333,7 +340,8 @@ def run(args) -> dict:
         mocap = mocap_takes(root / "mocap", args.max_frames)
         figures["open_mocap_test"] = {}
         for lf in lifters:
-            table = accuracy(lf, mocap, MOCAP_SOURCES, args.stride, args.quiet, f"open mocap {lf.model_name}")
+            table = accuracy(lf, mocap, MOCAP_SOURCES, args.stride, args.quiet, f"open mocap {lf.model_name}",
+                             args.flip_test)
             figures["open_mocap_test"][lf.model_name] = table
             _print_table(f"open mocap test split, {len(VIRTUAL_YAWS_DEG)} virtual cameras "
                          f"({VIRTUAL_DISTANCE_MM / 1000:g} m away, {VIRTUAL_HEIGHT_MM / 1000:g} m high, "

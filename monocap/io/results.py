@@ -31,6 +31,7 @@ image_size          (2,) f8             width, height in pixels
 dist                (5,) f8             lens distortion k1, k2, k3, p1, p2 (0: none)
 model, licence      ()                  the lifter and the terms of use of its weights
 temporal, causal    () bool             neighbouring frames used; past frames only
+flip_test           () bool             the lift of the mirror image averaged in
 smoothed            () bool             roots One-Euro filtered
 source, backend     ()                  the input, the 2D backend
 ==================  ==================  ==================================================
@@ -44,7 +45,7 @@ With ``monocap run --hypotheses M`` (the diffusion prior, `monocap.lift.diffusio
 numpy. One object::
 
     {"format": "monocap.poses3d", "version": 1, "source", "backend", "model", "licence",
-     "temporal", "smoothed", "fps", "frame_count", "units": {...}, "coordinate_frames": {...},
+     "temporal", "flip_test", "smoothed", "fps", "frame_count", "units": {...}, "coordinate_frames": {...},
      "camera": {"fx", "fy", "cx", "cy", "width", "height", "dist_k1_k2_k3_p1_p2"},
      "joint_names": [17 names], "keypoint_names": [17 names],
      "people": [{"track_id", "first_frame", "last_frame",
@@ -124,6 +125,7 @@ class RunResult:
     backend: str
     hypotheses_mm: np.ndarray | None = None
     uncertainty_mm: np.ndarray | None = None
+    flip_test: bool = False
 
     @property
     def frame_count(self) -> int:
@@ -157,6 +159,7 @@ class RunResult:
             "licence": np.array(self.licence),
             "temporal": np.array(self.temporal),
             "causal": np.array(False),
+            "flip_test": np.array(self.flip_test),
             "smoothed": np.array(self.smoothed),
             "source": np.array(self.source),
             "backend": np.array(self.backend),
@@ -186,7 +189,7 @@ class RunResult:
         return cls(a["poses3d"], a["root_cam_mm"], a["keypoints2d"], a["scores"], a["detected"].astype(bool),
                    a["track_ids"], float(a["fps"]), intrinsics, text("model"), text("licence"),
                    bool(a.get("temporal", True)), bool(a.get("smoothed", False)), text("source"), text("backend"),
-                   a.get("hypotheses"), a.get("uncertainty_mm"))
+                   a.get("hypotheses"), a.get("uncertainty_mm"), bool(a.get("flip_test", False)))
 
     def write(self, folder: Path) -> list[Path]:
         """Write poses3d.npz and poses3d.json into ``folder``; returns their paths."""
@@ -202,7 +205,8 @@ class RunResult:
         intr = self.intrinsics
         header = {
             "format": JSON_FORMAT, "version": JSON_VERSION, "source": self.source, "backend": self.backend,
-            "model": self.model, "licence": self.licence, "temporal": self.temporal, "smoothed": self.smoothed,
+            "model": self.model, "licence": self.licence, "temporal": self.temporal, "flip_test": self.flip_test,
+            "smoothed": self.smoothed,
             "fps": float(self.fps), "frame_count": self.frame_count, "units": UNITS,
             "coordinate_frames": COORDINATE_FRAMES,
             "camera": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy, "width": intr.width,

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..skeleton import H36M17
+
 ROOT = 0  # pelvis in H36M17
+MIRROR = list(H36M17.flip_perm)
 _MIN_SCALE = 1e-6
 
 
@@ -40,6 +43,16 @@ class CanonicalInput:
         """(..., 3J) float32: the flat network input [x, y per joint, then scores]."""
         lead = self.features.shape[:-2]
         return np.concatenate([self.features.reshape(*lead, -1), self.scores], axis=-1).astype(np.float32)
+
+    def mirrored(self) -> "CanonicalInput":
+        """The input of the person's mirror twin: x → -x in the virtual camera, left and right joints swapped."""
+        return CanonicalInput(self.features[..., MIRROR, :] * [-1.0, 1.0], self.scores[..., MIRROR], self.rotation,
+                              self.scale)
+
+
+def mirror_pose(points_virtual_mm: np.ndarray) -> np.ndarray:
+    """Poses (..., 17, 3) of a mirror twin in the virtual camera → the person's own (x → -x, left ↔ right)."""
+    return points_virtual_mm[..., MIRROR, :] * np.array([-1.0, 1.0, 1.0], dtype=points_virtual_mm.dtype)
 
 
 def rotation_to_optical_axis(rays: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ fps             (), only if given           as given
 model, licence  ()                          the lifter and the terms of use of its weights
 temporal        () bool                     whether neighbouring frames were used
 causal          () bool                     whether only past frames were used
+flip_test       () bool                     whether the lift of the mirror image was averaged in
 ==============  ==========================  ===============================================
 
 With ``hypotheses`` M > 0 (`monocap lift --hypotheses M`, `monocap.lift.diffusion`),
@@ -199,17 +200,21 @@ def _pair(arrays, key: str, meaning: str, fail, positive: bool) -> tuple[float, 
 
 
 def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: bool = False,
-                hypotheses: int = 0, sampler: HypothesisLifter | None = None) -> dict:
+                hypotheses: int = 0, sampler: HypothesisLifter | None = None, flip_test: bool = False) -> dict:
     """Lift a validated input; returns the output file's arrays (see the module docstring).
+
+    ``flip_test``: average with the lift of the mirror image (`Lifter.__call__`).
 
     ``hypotheses`` > 0 draws that many poses per frame with ``sampler`` (default:
     `HypothesisLifter.matching(lifter)`) and reports their mean and spread.
     """
     if causal and not temporal:
         raise ValueError("causal lifting is temporal: use temporal=True with causal=True")
+    if flip_test and hypotheses > 0:
+        raise ValueError("flip_test applies to the deterministic lifter; hypotheses replace its poses")
     intr = inp.intrinsics
     result = lifter(inp.keypoints, inp.scores, intr, inp.joint_format, temporal=temporal, causal=causal,
-                    fps=inp.fps)
+                    fps=inp.fps, flip_test=flip_test)
     out = {
         "poses3d": result.poses3d_mm.astype(np.float32),
         "joint_names": np.array(result.joint_names),
@@ -221,6 +226,7 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
         "licence": np.array(str(lifter.info.get("licence", UNKNOWN_LICENCE))),
         "temporal": np.array(temporal),
         "causal": np.array(causal),
+        "flip_test": np.array(flip_test),
     }
     if inp.fps is not None:
         out["fps"] = np.array(inp.fps)
@@ -236,13 +242,13 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
 
 def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "default", temporal: bool = True,
               causal: bool = False, lifter: Lifter | None = None, hypotheses: int = 0,
-              sampler: HypothesisLifter | None = None) -> dict:
+              sampler: HypothesisLifter | None = None, flip_test: bool = False) -> dict:
     """Lift the keypoints in ``in_path`` to 3D and write ``out_path`` (both .npz, see the module docstring).
 
     ``model``: "default" (open data), "h36m" (research only) or a weight
     file, ignored when a loaded ``lifter`` is given. ``temporal`` uses
     neighbouring frames, ``causal`` only past ones. The output appears
-    complete or not at all. ``hypotheses``, ``sampler``: see `lift_arrays`.
+    complete or not at all. ``hypotheses``, ``sampler``, ``flip_test``: see `lift_arrays`.
     Returns a summary: paths, model, licence, people, frames, poses_found
     (person-frames with a pose), flags, hypotheses.
     """
@@ -251,7 +257,7 @@ def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "de
         raise ValueError(f"{out_path}: output folder {out_path.parent} does not exist")
     inp = read_lift_input(in_path)
     lifter = lifter if lifter is not None else Lifter(model)
-    out = lift_arrays(inp, lifter, temporal, causal, hypotheses, sampler)
+    out = lift_arrays(inp, lifter, temporal, causal, hypotheses, sampler, flip_test)
     with atomic_output(out_path) as tmp, open(tmp, "wb") as f:  # readers never see half a file
         np.savez(f, **out)
     poses = out["poses3d"]

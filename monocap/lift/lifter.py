@@ -17,7 +17,7 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..skeleton import H36M17, to_h36m17
-from .canonical import canonicalize, estimate_root, to_camera_frame
+from .canonical import CanonicalInput, canonicalize, estimate_root, mirror_pose, to_camera_frame
 from .model import LiftModel
 
 MODELS = {
@@ -74,11 +74,13 @@ class Lifter:
 
     def __call__(self, keypoints_px: np.ndarray, scores: np.ndarray | None, intrinsics: Intrinsics,
                  joint_format: str = "h36m17", temporal: bool = True, causal: bool = False,
-                 fps: float | None = None) -> LiftResult:
+                 fps: float | None = None, flip_test: bool = False) -> LiftResult:
         """keypoints_px: (T, J, 2) or (P, T, J, 2) pixels; scores: (..., J) in [0, 1], 0 = missing.
 
         ``temporal`` uses neighbouring frames (``causal``: past frames only);
         ``fps`` lets sequences at other rates be resampled to the model's.
+        ``flip_test`` also lifts the mirror image and averages the two (test-time
+        augmentation: about 1 mm lower P1 on Human3.6M for twice the network's time).
         """
         kp = np.asarray(keypoints_px, dtype=np.float64)
         sc = np.ones(kp.shape[:-1]) if scores is None else np.asarray(scores, dtype=np.float64)
@@ -87,16 +89,22 @@ class Lifter:
         kp_norm = intrinsics.pixels_to_normalized(kp)
         kp_norm = np.where(sc[..., None] > 0, kp_norm, 0.0)
         canon = canonicalize(kp_norm, sc)
-        x = canon.as_vector()
-        if temporal:
-            rel_virtual = self._temporal(x.reshape(-1, *x.shape[-2:]), causal, fps).reshape(*x.shape[:-1], 17, 3)
-        else:
-            rel_virtual = self.model.single(x)
+        rel_virtual = self._network(canon, temporal, causal, fps)
+        if flip_test:
+            # A person's mirror image is a person too; the network's errors on the two only partly agree.
+            rel_virtual = 0.5 * (rel_virtual + mirror_pose(self._network(canon.mirrored(), temporal, causal, fps)))
         poses = to_camera_frame(rel_virtual.astype(np.float64), canon.rotation)
         root = estimate_root(poses, kp_norm, sc, min_joints=self.min_joints)
         seen = (sc > 0).sum(-1) >= self.min_joints
         poses = np.where(seen[..., None, None], poses, np.nan)
         return LiftResult(poses.astype(np.float32), root.astype(np.float32))
+
+    def _network(self, canon: CanonicalInput, temporal: bool, causal: bool, fps: float | None) -> np.ndarray:
+        """Root-relative poses (..., 17, 3) mm in the virtual camera."""
+        x = canon.as_vector()
+        if temporal:
+            return self._temporal(x.reshape(-1, *x.shape[-2:]), causal, fps).reshape(*x.shape[:-1], 17, 3)
+        return self.model.single(x)
 
     def _temporal(self, x: np.ndarray, causal: bool, fps: float | None) -> np.ndarray:
         """x: (B, T, 3J) → (B, T, J, 3), resampling in time when fps differs much from the model's."""

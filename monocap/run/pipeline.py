@@ -187,13 +187,15 @@ class Pipeline:
         prior matching the lifter (`HypothesisLifter.matching`), guided by the
         keypoints; poses3d becomes their mean and the output gains their
         per-joint spread (0: the deterministic lifter alone; ``stream`` always is).
+    flip_test: ``run`` also lifts each track's mirror image and averages the
+        two (`Lifter.__call__`); ``stream`` does not, for latency.
     """
 
     def __init__(self, backend: str = "mediapipe", model: str | Path = "default", *,
                  camera: CameraSpec | None = None, temporal: bool = True, smoothing: bool = True,
                  fps: float | None = None, image_size: tuple[int, int] | None = None,
                  min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
-                 detector_options: dict | None = None, hypotheses: int = 0):
+                 detector_options: dict | None = None, hypotheses: int = 0, flip_test: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if min_track_frames < 1:
@@ -212,6 +214,7 @@ class Pipeline:
         if hypotheses < 0:
             raise ValueError(f"hypotheses must be 0 or more, got {hypotheses}")
         self.hypotheses = hypotheses
+        self.flip_test = flip_test and not hypotheses  # hypotheses replace the lifted poses
         self.sampler = HypothesisLifter.matching(self.lifter) if hypotheses else None
 
     # --- streaming ------------------------------------------------------------------------------
@@ -329,7 +332,7 @@ class Pipeline:
                         lifted.hypotheses_mm, lifted.uncertainty_mm
                 else:
                     lifted = self.lifter(track.keypoints_px, track.scores, intrinsics, COCO17.name,
-                                         temporal=self.temporal, fps=info.fps)
+                                         temporal=self.temporal, fps=info.fps, flip_test=self.flip_test)
             with clock("root"):
                 root = fit_roots(lifted.poses3d_mm, track.keypoints_px, track.scores, intrinsics)
                 if self.smoothing:
@@ -342,7 +345,7 @@ class Pipeline:
         return RunResult(poses, roots, keypoints, scores, detected, np.array([t.track_id for t in tracks], np.int64),
                          info.fps, intrinsics, self.lifter.model_name,
                          str(self.lifter.info.get("licence", UNKNOWN_LICENCE)), self.temporal, self.smoothing,
-                         info.path, self.backend, hypotheses, uncertainty)
+                         info.path, self.backend, hypotheses, uncertainty, self.flip_test)
 
     def _overlay(self, inp: _Input, scene: Scene, stage: Path, clock: StageClock,
                  progress: bool) -> str | None:
