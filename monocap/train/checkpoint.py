@@ -12,9 +12,26 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+
+@dataclass
+class RunConfig:
+    """What every training run is told: its data, where it writes, and how often it evaluates and checkpoints."""
+
+    data: str  # "open" (CMU + HDM05 mocap, virtual cameras) or "h36m" (Human3.6M, its 4 cameras)
+    out: Path  # exported weights (.npz)
+    work_dir: Path  # checkpoints
+    data_root: Path = Path("../shared/data")
+    holdout: bool = True  # h36m: keep S8 out of training for model selection
+    seed: int = 0
+    threads: int = 2
+    eval_every: int = 2000
+    checkpoint_every: int = 500
+    command: str = field(default_factory=lambda: " ".join(["monocap"] + sys.argv[1:]))
 
 
 class Resumable:

@@ -21,7 +21,7 @@ Export: float16 ``.npz`` (layer arrays + JSON ``config``) read by
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..lift.diffusion import N_JOINTS, T_MAX, TIME_FREQS, alpha_bar, time_features
-from .checkpoint import Resumable
+from .checkpoint import Resumable, RunConfig
 from .export import save_weight_file
 from .loop import LICENCES, TrainConfig, build_samplers, warmup_cosine
 
@@ -76,25 +76,17 @@ class DenoiserNet(nn.Module):
 
 
 @dataclass
-class DiffusionConfig:
-    data: str  # "open" (CMU + HDM05) or "h36m" (Human3.6M S1,5,6,7[,8])
-    out: Path
-    work_dir: Path
-    data_root: Path = Path("../shared/data")
-    holdout: bool = True  # h36m: keep S8 out for model selection
+class DiffusionConfig(RunConfig):
     steps: int = 3000
     batch: int = 512
     lr: float = 1e-3
     weight_decay: float = 1e-4
     width: int = 512
     blocks: int = 3
-    seed: int = 0
     threads: int = 1
     eval_every: int = 1000
-    checkpoint_every: int = 500
     stats_poses: int = 20000  # training poses the standardisation is measured on
     val_poses: int = 4096
-    command: str = field(default_factory=lambda: " ".join(["monocap"] + sys.argv[1:]))
 
 
 def poses_to_vectors(targets_mm: np.ndarray) -> np.ndarray:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
-from .checkpoint import Resumable
+from .checkpoint import Resumable, RunConfig
 from .export import export_weights
 from .model import LiftNet
 from .pairs import AugmentConfig, PairSampler
@@ -28,12 +28,7 @@ LICENCES = {
 
 
 @dataclass
-class TrainConfig:
-    data: str  # "open" (CMU + HDM05 mocap, virtual cameras) or "h36m" (Human3.6M, its 4 cameras)
-    out: Path  # exported weights (.npz)
-    work_dir: Path  # checkpoints
-    data_root: Path = Path("../shared/data")
-    holdout: bool = True  # h36m: keep S8 out of training for model selection
+class TrainConfig(RunConfig):
     steps_single: int = 20000
     steps_temporal: int = 3000
     batch_single: int = 1024
@@ -46,11 +41,6 @@ class TrainConfig:
     temporal_channels: int = 128
     dropout: float = 0.1
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
-    seed: int = 0
-    threads: int = 2
-    eval_every: int = 2000
-    checkpoint_every: int = 500
-    command: str = field(default_factory=lambda: " ".join(["monocap"] + sys.argv[1:]))
 
 
 def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
