@@ -146,8 +146,9 @@ class FitConfig:
     """None: `image_accel_sigma` of the measured keypoint jitter."""
     accel_sigma_image_per_px: float = 4000.0
     """mm/s² at 1 px of keypoint jitter, divided by the jitter: the penalty's weight grows with its variance."""
-    min_jitter_px: float = 0.1
-    """Clean keypoints (ground truth, mocap) count as this much jitter: the smoothing never quite vanishes."""
+    min_jitter_px: float = 0.5
+    """Clean keypoints (ground truth, mocap) count as this much jitter. Some smoothing must stay: the joint
+    limits and contacts switch on and off from frame to frame, which would otherwise show as jerks."""
     joint_limits: bool = True
     max_flexion_deg: float = 150.0
     limit_sigma_deg: float = 0.5
