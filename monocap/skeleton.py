@@ -8,6 +8,9 @@ Every array of joints in monocap is ordered by one of the `JointSet`s here:
 - ``MOCAP22`` what the mocap readers produce: H36M17 followed by the five
   COCO face points (nose, eyes, ears), so that one clip yields both the 3D
   targets (H36M17) and realistic detector-style 2D inputs (COCO17).
+- ``RIG21``   the skeleton that fitting animates (`monocap.fit.skeleton`):
+  H36M17 plus four joints placed on their parents that let the spine, the
+  neck and each shoulder turn on their own.
 
 Conversions between sets work on any trailing coordinate size (2D pixels or
 3D millimetres) and carry per-joint scores along.
@@ -65,6 +68,19 @@ H36M17 = JointSet(
      "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist"),
     (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
 )
+
+RIG21 = JointSet(
+    "rig21",
+    ("pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "lower_back", "spine", "thorax",
+     "neck_base", "neck_nose", "head", "l_collar", "l_shoulder", "l_elbow", "l_wrist",
+     "r_collar", "r_shoulder", "r_elbow", "r_wrist"),
+    (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 10, 11, 9, 13, 14, 15, 9, 17, 18, 19),
+)
+"""H36M17 as an animation rig. ``lower_back`` sits on the pelvis, ``neck_base`` and the collars on the
+thorax (zero offsets): in Human3.6M's own rig, as in BVH rigs with collar joints, the spine turns against
+the hips and each shoulder (a shrug) and the neck against the thorax, so no torso triangle is rigid."""
+RIG21_H36M17 = RIG21.indices(H36M17.joints)
+"""RIG21 index of each H36M17 joint: ``positions_rig[:, RIG21_H36M17]`` are H36M17 positions."""
 
 COCO17 = JointSet(
     "coco17",
@@ -128,6 +144,11 @@ def blazepose33_to_coco17(points: np.ndarray, scores: np.ndarray | None = None):
     """Select COCO17 from BlazePose landmarks; returns (points, scores)."""
     pts = points[..., _COCO_FROM_BLAZEPOSE, :]
     return pts, None if scores is None else scores[..., _COCO_FROM_BLAZEPOSE]
+
+
+BUILT_FROM_COCO17 = ("pelvis", "spine", "thorax", "neck_nose", "head")
+"""The H36M17 joints `coco17_to_h36m17` builds from other keypoints (or, for neck_nose, takes from a
+different body point) rather than copies: stand-ins, not observations of Human3.6M's joints."""
 
 
 def coco17_to_h36m17(points: np.ndarray, scores: np.ndarray | None = None):

@@ -12,7 +12,7 @@ from monocap.io.asfamc import read_amc, read_asf
 from monocap.io.bvh import read_bvh, write_bvh
 from monocap.io.h36m import load_h36m_cameras, load_h36m_poses
 from monocap.io.motion import Motion, forward_kinematics
-from monocap.skeleton import H36M17
+from monocap.skeleton import RIG21
 
 
 def first_frames(motion: Motion, n: int) -> Motion:
@@ -49,7 +49,8 @@ def salsa(mocap) -> Motion:
 
 @pytest.fixture(scope="module")
 def fitted_h36m(shared_data) -> Motion:
-    """What `monocap export` writes: a skeleton fitted (H36M-17 tree, ankles, wrists and head as end sites) to
+    """What `monocap export` writes: a skeleton fitted (RIG21 tree: H36M-17 with collars, lower back and neck
+    base on their parents; ankles, wrists and head as end sites) to
     Human3.6M S1 walking, 100 frames at 50 Hz, seen through its first camera."""
     root = shared_data / "h36m"
     sequence = next(s for s in load_h36m_poses(root, ("S1",)) if s.action == "Walking 1")
@@ -59,7 +60,7 @@ def fitted_h36m(shared_data) -> Motion:
     keypoints = camera.project(world)
     person = fit_person(joints_cam - joints_cam[:, :1], joints_cam[:, 0], keypoints, np.ones(keypoints.shape[:2]),
                         camera.intrinsics, 50.0, joint_format="h36m17")
-    assert person.motion.joint_names == list(H36M17.joints) and person.motion.is_end_site.any()
+    assert person.motion.joint_names == list(RIG21.joints) and person.motion.is_end_site.any()
     return person.motion
 
 

@@ -12,7 +12,7 @@ from monocap.io.h36m import FPS, load_h36m_cameras, load_h36m_poses
 from monocap.io.mocap_dataset import load_clip
 from monocap.io.motion import forward_kinematics
 from monocap.io.results import RunResult
-from monocap.skeleton import H36M17, mocap22_to_coco17
+from monocap.skeleton import H36M17, RIG21, RIG21_H36M17, mocap22_to_coco17
 
 FRAMES = 200
 
@@ -54,17 +54,18 @@ def test_fitted_skeleton_is_rigid_symmetric_and_its_own_forward_kinematics(fitte
     children = [c for _, c in H36M17.bones]
     for b, c in enumerate(children):
         np.testing.assert_allclose(lengths[b], lengths[children.index(H36M17.flip_perm[c])])
-    np.testing.assert_allclose(forward_kinematics(person.motion)[0], person.positions_world_mm, atol=1e-9)
+    np.testing.assert_allclose(forward_kinematics(person.motion)[0][:, RIG21_H36M17], person.positions_world_mm,
+                               atol=1e-9)
     cam_h = np.concatenate([person.positions_cam_mm, np.ones((*person.positions_cam_mm.shape[:2], 1))], -1)
     np.testing.assert_allclose(cam_h @ person.world_from_camera[:3].T, person.positions_world_mm, atol=1e-6)
-    assert person.motion.joint_names == list(H36M17.joints)
+    assert person.motion.joint_names == list(RIG21.joints)
     assert person.present.all() and person.first_frame == 0
 
 
 def test_fitting_ground_truth_changes_it_little(walking, fitted_truth):
     gt = walking[0]
-    # The torso's triangles are rigid in the skeleton but not quite in the data.
-    assert mpjpe(fitted_truth.positions_cam_mm, gt, root=None, reduce=True) < 15.0
+    # Smoothing takes some true motion out: 11.3 mm measured; 14.4 when the torso's triangles were rigid.
+    assert mpjpe(fitted_truth.positions_cam_mm, gt, root=None, reduce=True) < 12.5
     assert np.abs(fitted_truth.bone_lengths_mm - np.median(_lengths(gt), 0)).max() < 10.0
 
 
@@ -91,9 +92,12 @@ def test_world_is_y_up_with_the_feet_on_the_floor_during_contacts(walking, fitte
 
 
 def _assert_on_the_floor(contact_ankle_heights_mm, person):
-    """Ankles one `ANKLE_ABOVE_FLOOR` above the floor during contacts; at a stance's ends the heel may rise."""
+    """Ankles one `ANKLE_ABOVE_FLOOR` above the floor during contacts; at a stance's ends the heel may rise.
+
+    (The CMU walker's true ankle rises 57 mm over the last ten frames of a stance the contacts still hold.)
+    """
     off = np.abs(contact_ankle_heights_mm - ANKLE_ABOVE_FLOOR * person.bone_lengths_mm[H36M17.index("r_ankle") - 1])
-    assert np.mean(off < 25.0) > 0.85 and off.max() < 60.0
+    assert np.mean(off < 25.0) > 0.85 and off.max() < 70.0
 
 
 def test_noisy_poses_get_smoother_feet_stop_sliding_and_joint_limits_hold(walking):
@@ -160,7 +164,8 @@ def test_fit_run_on_a_run_of_a_walking_mocap_clip_with_gaps(shared_data):
     assert person.track_id == 7 and person.first_frame == 10 and person.fps == clip.fps
     assert len(person.present) == len(cam) and not person.present[40:45].any() and person.present[:40].all()
     assert np.isfinite(person.positions_world_mm).all()
-    assert mpjpe(person.positions_cam_mm, cam[:, :17], root=None, reduce=True) < 30.0
+    # 13.3 mm measured; 21.2 when the torso joints COCO lacks (built from others) held the reprojection term.
+    assert mpjpe(person.positions_cam_mm, cam[:, :17], root=None, reduce=True) < 18.0
     contacts = person.contacts
     assert contacts.any(0).all()
     _assert_on_the_floor(person.positions_world_mm[:, FEET, 1][contacts], person)

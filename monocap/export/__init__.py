@@ -6,7 +6,7 @@
 ==================  ===========  ================================================================
 file                format       what
 ==================  ===========  ================================================================
-personID.bvh        ``bvh``      the skeletal motion (`monocap.io.bvh.write_bvh`): H36M-17 tree,
+personID.bvh        ``bvh``      the skeletal motion (`monocap.io.bvh.write_bvh`): RIG21 tree (H36M-17 + collars),
                                  root position + ZXY Euler angles, mm, Y up, Frame Time 1 / fps
 personID.trc        ``trc``      the fitted joints as markers for OpenSim (`markers.write_trc`)
 personID.c3d        ``c3d``      the same markers as C3D (`markers.write_c3d`)

@@ -7,8 +7,8 @@ keep their length, in a Y-up world with the floor at y = 0::
 
     people = fit_run(RunResult.load("out/clip"))       # one FittedPerson per track
     person = people[0]
-    person.motion                # H36M17 tree, local rotations (T,17,3,3), root (T,3), world Y-up mm
-    person.positions_world_mm    # (T,17,3) = forward_kinematics(person.motion)[0]
+    person.motion                # RIG21 tree, local rotations (T,21,3,3), root (T,3), world Y-up mm
+    person.positions_world_mm    # (T,17,3) H36M17 = forward_kinematics(person.motion)[0][:, RIG21_H36M17]
     person.positions_cam_mm      # the same joints in the camera frame, beside person.raw_cam_mm
 
 Steps (whole sequence, offline):
@@ -33,7 +33,12 @@ Steps (whole sequence, offline):
      to the pose;
    - 2D: reprojection error (full perspective, the camera's intrinsics and
      distortion) against the keypoints, weighted by their confidence, Huber
-     beyond ``huber_px``, ``sigma_2d_px`` per unit cost;
+     beyond ``huber_px``, ``sigma_2d_px`` per unit cost. Keypoints that
+     COCO-style detectors do not have (pelvis, spine, thorax, neck, head:
+     `skeleton.BUILT_FROM_COCO17`) are left out: built from other points
+     (the spine halfway between hips and shoulders, the nose for the neck)
+     they sit off Human3.6M's joints, and pulled the fitted torso 30 mm
+     off on a CMU walker;
    - smoothness: joint accelerations, per unit cost ``accel_sigma_depth_mm_s2``
      along the camera's z axis and across the image an amount that follows
      the keypoints' jitter (`keypoint_jitter_px`): clean keypoints already
@@ -41,6 +46,9 @@ Steps (whole sequence, offline):
      while noisy ones need it (``image_accel_sigma``);
    - joint limits: knees and elbows are hinges that only flex, from 0 to
      ``max_flexion_deg``; a violation costs ``limit_sigma_deg`` per unit;
+   - torso turns: the spine, the neck and each shoulder turning away from
+     the person's median torso shape (see the skeleton below),
+     ``torso_turn_sigma_deg`` per unit;
    - foot contacts: a foot in contact keeps still (``contact_sigma_mm`` per
      frame, easing in over ``contact_ramp_s`` from either end of a contact,
      as a real foot slows down to land, and pulling less on steps beyond
@@ -62,15 +70,24 @@ Steps (whole sequence, offline):
    fitted ankles are smoother than the lifted ones, so stances the noise
    hid (late, or missed) are found; it doubles the fitting time.
 
-The skeleton (`rest_offsets`): the H36M17 tree rooted at the pelvis. Rest pose:
-standing, facing +Z, arms hanging, every limb and the spine along ±Y, the
-hips and shoulders along ±X (the person's left is +X). Degrees of freedom:
-pelvis 3 + translation, hips, shoulders and thorax 3 (ball joints), knees
-and elbows 1 (hinges about their local x axis: flexion is a positive
-rotation for knees, negative for elbows), spine and neck 2 (they bend; their
-twist about the bone is left to the joint above them, which is where a
-single camera can see it). The ankles, wrists and head end the chains: they
-are end sites (no rotation), since H36M17 has no point beyond them.
+The skeleton (`rest_offsets`): `skeleton.RIG21`, the H36M17 tree rooted at
+the pelvis with four joints added on their parents (zero offsets):
+``lower_back`` on the pelvis above the spine, ``neck_base`` and the two
+collars on the thorax. Without them the hips and spine, and the shoulders
+and neck, were rigid triangles, while in Human3.6M the spine turns against
+the hips and the shoulders (shrugs) and neck against the thorax: fitting
+ground truth left 18–21 mm of error at spine, neck and shoulders. Rest
+pose: standing, facing +Z, arms hanging, every limb and the spine along
+±Y, the hips and shoulders along ±X (the person's left is +X), the torso
+triangles in the person's median shape (`rest_directions`). Degrees of
+freedom: pelvis 3 + translation, hips, shoulders and thorax 3 (ball
+joints), knees and elbows 1 (hinges about their local x axis: flexion is a
+positive rotation for knees, negative for elbows), spine, neck and the four
+added joints 2 (they bend; their twist about the bone is left to the joint
+above them, which is where a single camera can see it; the added ones turn
+from the rest shape at ``torso_turn_sigma_deg`` per unit cost). The
+ankles, wrists and head end the chains: they are end sites (no rotation),
+since H36M17 has no point beyond them.
 
 Not done: a causal (frame-by-frame, live) mode; ball-joint limits (hips,
 shoulders, spine) beyond the hinges.
@@ -84,30 +101,34 @@ import numpy as np
 from ..camera import Intrinsics
 from ..io.motion import Motion, forward_kinematics
 from ..io.results import RunResult
-from ..skeleton import H36M17, to_h36m17
+from ..skeleton import BUILT_FROM_COCO17, H36M17, RIG21, RIG21_H36M17, to_h36m17
 from .filters import whittaker_smooth
 from .ground import ANKLE_ABOVE_FLOOR, FEET, Ground, estimate_ground
 
-NUM_JOINTS = len(H36M17)
-PARENTS = np.array(H36M17.parents)
+NUM_JOINTS = len(RIG21)
+PARENTS = np.array(RIG21.parents)
 CHILDREN = [[c for c in range(NUM_JOINTS) if PARENTS[c] == j] for j in range(NUM_JOINTS)]
+TO_H36M = np.array(RIG21_H36M17)
+"""``positions_rig[:, TO_H36M]``: the H36M17 joints of RIG21 positions."""
+ON_PARENT = RIG21.indices(["lower_back", "neck_base", "l_collar", "r_collar"])
+"""RIG21 joints with zero offsets: each turns the one bone below it against the rest of the torso."""
 BONE_CHILDREN = np.array([c for _, c in H36M17.bones])
-"""Bone k of ``H36M17.bones`` ends at joint BONE_CHILDREN[k] (= k + 1)."""
+"""Bone k of ``H36M17.bones`` ends at H36M17 joint BONE_CHILDREN[k] (= k + 1)."""
 
 _UP, _DOWN, _LEFT, _RIGHT = (0.0, 1.0, 0.0), (0.0, -1.0, 0.0), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0)
 REST_DIRECTIONS = np.array([{
     "pelvis": (0.0, 0.0, 0.0), "r_hip": _RIGHT, "l_hip": _LEFT, "spine": _UP, "thorax": _UP, "neck_nose": _UP,
     "head": _UP, "l_shoulder": _LEFT, "r_shoulder": _RIGHT}.get(name, _DOWN) for name in H36M17.joints])
-"""(17, 3) unit direction of each joint from its parent in the rest pose (world: Y up, facing +Z).
+"""(17, 3) unit direction of each H36M17 joint from its H36M17 parent in the rest pose (world: Y up, facing +Z).
 
 The children of the pelvis and of the thorax take the person's own directions (`rest_directions`)."""
-# The torso's rigid triangles: (centre, the joint fixing the up direction, left joint, right joint).
+# The torso's triangles (H36M17): (centre, the joint fixing the up direction, left joint, right joint).
 TORSO = [tuple(H36M17.indices(names)) for names in (("pelvis", "spine", "l_hip", "r_hip"),
                                                     ("thorax", "neck_nose", "l_shoulder", "r_shoulder"))]
 
-BALL = H36M17.indices(["pelvis", "r_hip", "l_hip", "thorax", "l_shoulder", "r_shoulder"])
-SWING = H36M17.indices(["spine", "neck_nose"])
-HINGE_FLEXION_SIGN = {H36M17.index(n): s for n, s in (("r_knee", 1), ("l_knee", 1), ("l_elbow", -1), ("r_elbow", -1))}
+BALL = RIG21.indices(["pelvis", "r_hip", "l_hip", "thorax", "l_shoulder", "r_shoulder"])
+SWING = RIG21.indices(["spine", "neck_nose"]) + ON_PARENT
+HINGE_FLEXION_SIGN = {RIG21.index(n): s for n, s in (("r_knee", 1), ("l_knee", 1), ("l_elbow", -1), ("r_elbow", -1))}
 """Hinge joint → sign of its flexion as a rotation about its local x axis (knees bend back, elbows forward)."""
 END_SITES = np.array([not CHILDREN[j] for j in range(NUM_JOINTS)])
 
@@ -152,6 +173,9 @@ class FitConfig:
     joint_limits: bool = True
     max_flexion_deg: float = 150.0
     limit_sigma_deg: float = 0.5
+    torso_turn_sigma_deg: float = 10.0
+    """How far the spine, the neck and each shoulder turn on their own (the RIG21 joints on their parents)
+    from the person's median torso shape."""
     reduce_skating: bool = True
     contact_sigma_mm: float = 2.0
     contact_ramp_s: float = 0.2
@@ -174,10 +198,10 @@ class FittedPerson:
     first_frame: int
     fps: float
     motion: Motion
-    """H36M17 tree (names and parents of `skeleton.H36M17`), world frame; rest pose standing, facing +Z,
-    limbs along -Y; offsets from ``bone_lengths_mm``; local_rotations (T,17,3,3); root_positions_mm (T,3)."""
+    """RIG21 tree (names and parents of `skeleton.RIG21`), world frame; rest pose standing, facing +Z,
+    limbs along -Y; offsets from ``bone_lengths_mm``; local_rotations (T,21,3,3); root_positions_mm (T,3)."""
     positions_world_mm: np.ndarray
-    """(T, 17, 3) fitted joints, world frame: ``forward_kinematics(motion)[0]``."""
+    """(T, 17, 3) fitted H36M17 joints, world frame: ``forward_kinematics(motion)[0][:, RIG21_H36M17]``."""
     positions_cam_mm: np.ndarray
     """(T, 17, 3) fitted joints, absolute, camera frame."""
     raw_cam_mm: np.ndarray
@@ -222,7 +246,7 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     """
     poses = np.asarray(poses3d_mm, dtype=np.float64)
     root = np.asarray(root_cam_mm, dtype=np.float64)
-    if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3) or root.shape != (len(poses), 3):
+    if poses.ndim != 3 or poses.shape[1:] != (len(H36M17), 3) or root.shape != (len(poses), 3):
         raise ValueError(f"fit_person: poses3d_mm must be (T, 17, 3) and root_cam_mm (T, 3), got {poses.shape} "
                          f"and {root.shape}")
     kp, sc = to_h36m17(np.asarray(keypoints_px, dtype=np.float64), np.asarray(scores, dtype=np.float64),
@@ -238,27 +262,32 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     directions = rest_directions(raw)
     offsets = rest_offsets(bones, directions)
     shin = bones[H36M17.index("r_ankle") - 1]
+    if joint_format != "h36m17":  # the reprojection term holds to observed keypoints only
+        sc_2d = sc.copy()
+        sc_2d[:, H36M17.indices(BUILT_FROM_COCO17)] = 0.0
+    else:
+        sc_2d = sc
     jitter = keypoint_jitter_px(kp)
     config = replace(config, accel_sigma_image_mm_s2=image_accel_sigma(jitter, config))
     keypoints_norm = intrinsics.pixels_to_normalized(np.nan_to_num(kp))
     focal = 0.5 * (intrinsics.fx + intrinsics.fy)
     anchor = raw.copy()
     anchor[..., 2] += (whittaker_smooth(raw[:, 0, 2], fps, config.root_depth_cutoff_hz) - raw[:, 0, 2])[:, None]
-    local, root_fit, fitted = _initial_pose(raw, directions, config), anchor[:, 0].copy(), raw
+    local, root_fit, fitted = _initial_pose(_on_rig(raw), directions, config), anchor[:, 0].copy(), raw
     for _ in range(max(1, config.contact_passes)):
         ground, contacts = estimate_ground(fitted, fps, shin)
-        problem = _Problem(anchor, present, keypoints_norm, sc, focal, fps, ground,
+        problem = _Problem(anchor, present, keypoints_norm, sc_2d, focal, fps, ground,
                            contacts if config.reduce_skating else np.zeros_like(contacts), offsets, config)
         local, root_fit = problem.solve(local, root_fit)
-        fitted, _ = problem._fk(local, root_fit)
+        fitted = problem._fk(local, root_fit)[0][:, TO_H36M]
 
     world = world_from_camera(ground, root_fit[0])
     rot_w, t_w = world[:3, :3], world[:3, 3]
-    positions_cam, _ = forward_kinematics(_motion("fit", local, root_fit, offsets, fps))
+    positions_cam = forward_kinematics(_motion("fit", local, root_fit, offsets, fps))[0][:, TO_H36M]
     local_world = local.copy()
     local_world[:, 0] = rot_w @ local[:, 0]
     motion = _motion(f"track{track_id}", local_world, root_fit @ rot_w.T + t_w, offsets, fps)
-    positions_world, _ = forward_kinematics(motion)
+    positions_world = forward_kinematics(motion)[0][:, TO_H36M]
     return FittedPerson(track_id, first_frame, float(fps), motion, positions_world, positions_cam, raw, bones, world,
                         contacts, present, ground, jitter)
 
@@ -315,12 +344,14 @@ def estimate_bone_lengths(joints_mm: np.ndarray, scores: np.ndarray, min_confide
 def rest_directions(joints_mm: np.ndarray) -> np.ndarray:
     """(17, 3) rest directions: `REST_DIRECTIONS` with the person's own pelvis and thorax shapes.
 
-    Pelvis (hips, spine) and thorax (shoulders, neck) are rigid in the
-    skeleton, but their shape differs from person to person and from dataset
-    to dataset (Human3.6M's shoulders sit about 20 degrees below the thorax,
-    its neck point ahead of it). Each triangle's shape is the median over the
+    The shape of the pelvis (hips, spine) and of the thorax (shoulders,
+    neck) differs from person to person and from dataset to dataset
+    (Human3.6M's shoulders sit about 20 degrees below the thorax, its neck
+    point ahead of it). Each triangle's rest shape is the median over the
     frames of its children's directions in its own frame (x from the right
-    to the left child, y towards the up child), made left/right symmetric.
+    to the left child, y towards the up child), made left/right symmetric;
+    the spine, the neck and the shoulders turn away from it in the fit
+    (`ON_PARENT`, ``FitConfig.torso_turn_sigma_deg``).
     """
     directions = REST_DIRECTIONS.copy()
     for centre, up, left, right in TORSO:
@@ -337,10 +368,21 @@ def rest_directions(joints_mm: np.ndarray) -> np.ndarray:
 
 
 def rest_offsets(bone_lengths_mm: np.ndarray, directions: np.ndarray = REST_DIRECTIONS) -> np.ndarray:
-    """(17, 3) rest offsets of the H36M17 joints from their parents, mm (the root's is zero)."""
+    """(21, 3) rest offsets of the RIG21 joints from their parents, mm (zero for the root and `ON_PARENT`).
+
+    bone_lengths_mm: (16,) per bone of ``H36M17.bones``; directions: (17, 3) per H36M17 joint.
+    """
     offsets = np.zeros((NUM_JOINTS, 3))
-    offsets[BONE_CHILDREN] = directions[BONE_CHILDREN] * np.asarray(bone_lengths_mm)[:, None]
+    offsets[TO_H36M[BONE_CHILDREN]] = directions[BONE_CHILDREN] * np.asarray(bone_lengths_mm)[:, None]
     return offsets
+
+
+def _on_rig(joints_mm: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) H36M17 joints → (T, 21, 3) RIG21 joints, those on their parents placed there."""
+    out = np.empty((len(joints_mm), NUM_JOINTS, 3))
+    out[:, TO_H36M] = joints_mm
+    out[:, ON_PARENT] = out[:, PARENTS[ON_PARENT]]
+    return out
 
 
 def world_from_camera(ground: Ground, pelvis_cam_mm: np.ndarray) -> np.ndarray:
@@ -369,7 +411,7 @@ def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _motion(name: str, local: np.ndarray, root: np.ndarray, offsets: np.ndarray, fps: float) -> Motion:
-    return Motion(name, list(H36M17.joints), PARENTS.copy(), offsets, END_SITES.copy(), local, root, float(fps))
+    return Motion(name, list(RIG21.joints), PARENTS.copy(), offsets, END_SITES.copy(), local, root, float(fps))
 
 
 # -- rotations --------------------------------------------------------------------------------------
@@ -383,6 +425,17 @@ def _exp(rotvec: np.ndarray) -> np.ndarray:
     a = np.where(small, 1.0, np.sin(safe) / safe)
     b = np.where(small, 0.5, (1 - np.cos(safe)) / safe**2)
     return np.eye(3) + a * k + b * (k @ k)
+
+
+def _log(rotation: np.ndarray) -> np.ndarray:
+    """Rotation vectors (..., 3) of rotation matrices (..., 3, 3), angles below 180 degrees."""
+    cos = np.clip((np.trace(rotation, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    angle = np.arccos(cos)
+    sin = np.sin(angle)
+    twice_sin_axis = np.stack([rotation[..., 2, 1] - rotation[..., 1, 2], rotation[..., 0, 2] - rotation[..., 2, 0],
+                               rotation[..., 1, 0] - rotation[..., 0, 1]], axis=-1)
+    scale = np.where(sin > 1e-8, angle / (2.0 * np.maximum(sin, 1e-12)), 0.5)
+    return twice_sin_axis * scale[..., None]
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
@@ -423,29 +476,36 @@ def _kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _initial_pose(joints: np.ndarray, directions: np.ndarray, config: FitConfig) -> np.ndarray:
-    """Local rotations (T, 17, 3, 3) of the skeleton pointing every bone along the lifted one (closed form).
+    """Local rotations (T, 21, 3, 3) of the skeleton pointing every bone along the lifted one (closed form).
 
-    Multi-child joints (pelvis, thorax) take the best rotation of their child
-    directions (Kabsch); hips and shoulders turn the thigh / upper arm onto
-    the bone and the hinge axis of the knee / elbow onto the normal of the
-    limb's bending plane; spine and neck bend the least that reaches the bone.
+    joints: (T, 21, 3) RIG21 (`_on_rig`); directions: (17, 3) H36M17 rest
+    directions. Multi-child joints (pelvis, thorax) take the best rotation of
+    their child directions (Kabsch; the joints on them stay unturned); hips
+    and shoulders turn the thigh / upper arm onto the bone and the hinge axis
+    of the knee / elbow onto the normal of the limb's bending plane; spine
+    and neck bend the least that reaches the bone.
     """
     T = len(joints)
     glob = np.repeat(np.eye(3)[None, None], NUM_JOINTS, axis=1).repeat(T, axis=0)
     local = glob.copy()
+    directions = rest_offsets(np.ones(len(BONE_CHILDREN)), directions)  # per RIG21 joint, unit or zero
 
     def direction(j):
         return _unit(joints[:, j] - joints[:, PARENTS[j]])
+
+    def bone_end(j):  # a joint on its parent stands for the one bone below it
+        return CHILDREN[j][0] if j in ON_PARENT else j
 
     for j in range(NUM_JOINTS):
         p = PARENTS[j]
         parent = glob[:, p] if p >= 0 else np.eye(3)
         kids = CHILDREN[j]
-        if not kids:
+        if not kids or j in ON_PARENT:
             glob[:, j] = parent
             continue
         if len(kids) > 1:
-            glob[:, j] = _kabsch(directions[kids], np.stack([direction(c) for c in kids], 1))
+            ends = [bone_end(c) for c in kids]
+            glob[:, j] = _kabsch(directions[ends], np.stack([direction(c) for c in ends], 1))
         elif j in SWING:
             glob[:, j] = _rotation_between(parent @ directions[kids[0]], direction(kids[0])) @ parent
         elif j in HINGE_FLEXION_SIGN:
@@ -486,7 +546,7 @@ class _Problem:
         self.target = _pelvis_relative(lifted_mm)
         # Per camera axis: a lifter is least sure of depth (z), which the image does not show, and
         # surer of the pose than of where the pelvis is. Filled-in frames only lightly hold on.
-        per_axis = np.tile([config.sigma_3d_mm, config.sigma_3d_mm, config.sigma_depth_mm], (NUM_JOINTS, 1))
+        per_axis = np.tile([config.sigma_3d_mm, config.sigma_3d_mm, config.sigma_depth_mm], (len(H36M17), 1))
         per_axis[0, 2] = config.sigma_root_depth_mm
         self.w3d = np.where(present, 1.0, 0.1)[:, None, None] * per_axis**-2.0
         self.kp, self.scores = keypoints_norm, scores
@@ -496,7 +556,7 @@ class _Problem:
         self.w_acc = (fps**2 / np.array([image, image, config.accel_sigma_depth_mm_s2]))**2  # per camera axis
         self.ground, self.contacts = ground, contacts
         self.still = _stillness(contacts, fps, config.contact_ramp_s)
-        shin = np.linalg.norm(offsets_mm[H36M17.index("r_ankle")])
+        shin = np.linalg.norm(offsets_mm[RIG21.index("r_ankle")])
         self.ankle_level = ground.level_mm + ANKLE_ABOVE_FLOOR * shin
         self.offsets = offsets_mm
         self.fps = fps
@@ -505,16 +565,16 @@ class _Problem:
         """Levenberg-Marquardt from initial local rotations and root positions; returns both fitted."""
         hinge = {j: HINGE_FLEXION_SIGN[j] * np.arctan2(local[:, j, 2, 1], local[:, j, 1, 1])
                  for j in HINGE_FLEXION_SIGN}
-        cost = self.cost(*self._fk(local, root), hinge)
+        cost = self.cost(local, root, hinge)
         damping = 1e-3
         for _ in range(self.config.iterations):
             positions, glob = self._fk(local, root)
             jac = self._jacobian(positions, glob)
-            hess, grad = self._normal_equations(positions, jac, hinge)
+            hess, grad = self._normal_equations(positions, jac, hinge, local, glob)
             for _attempt in range(4):
                 step = self._solve_banded(hess, grad, damping)
                 candidate = self._apply(local, root, hinge, glob, positions, step)
-                new_cost = self.cost(*self._fk(candidate[0], candidate[1]), candidate[2])
+                new_cost = self.cost(*candidate)
                 if new_cost <= cost:
                     damping = max(damping / 3, 1e-6)
                     break
@@ -529,9 +589,11 @@ class _Problem:
         return local, root
 
     def _fk(self, local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RIG21 positions (T, 21, 3) and global rotations (T, 21, 3, 3), camera frame."""
         return forward_kinematics(_motion("fit", local, root, self.offsets, self.fps))
 
-    # Residuals, each (T, ...) with its weight; the cost is the weighted sum of squares.
+    # Residuals, each (T, ...) with its weight; the cost is the weighted sum of squares. Positions in
+    # the residuals are the H36M17 joints (T, 17, 3), which the data terms are about.
 
     def _residual_2d(self, positions: np.ndarray):
         """Reprojection error in pixels (T, 17, 2), its IRLS weights (T, 17), and d(error)/d(position)."""
@@ -552,12 +614,14 @@ class _Problem:
         huber = self.config.contact_huber_mm
         return self.still * np.where(step > huber, huber / np.maximum(step, 1e-9), 1.0)
 
-    def cost(self, positions: np.ndarray, _glob: np.ndarray, hinge: dict) -> float:
+    def cost(self, local: np.ndarray, root: np.ndarray, hinge: dict) -> float:
+        positions = self._fk(local, root)[0][:, TO_H36M]
         total = (self.w3d * (_pelvis_relative(positions) - self.target)**2).sum()
         error, weight, _ = self._residual_2d(positions)
         total += (weight * (error**2).sum(-1)).sum()
         total += (self.w_acc * np.diff(positions, 2, axis=0)**2).sum()
         total += self._limit_cost(hinge)
+        total += (_log(local[:, ON_PARENT])**2).sum() / np.radians(self.config.torso_turn_sigma_deg)**2
         ankles = positions[:, FEET]
         total += (((ankles[1:] - ankles[:-1])**2).sum(-1) * self._still_weight(positions)).sum() \
             / self.config.contact_sigma_mm**2
@@ -576,7 +640,7 @@ class _Problem:
         return np.minimum(flexion, 0.0) + np.maximum(flexion - np.radians(self.config.max_flexion_deg), 0.0)
 
     def _jacobian(self, positions: np.ndarray, glob: np.ndarray) -> np.ndarray:
-        """d(joint positions)/d(parameters) per frame: (T, 17, 3, PARAMS_PER_FRAME)."""
+        """d(H36M17 joint positions)/d(parameters) per frame, (T, 17, 3, PARAMS_PER_FRAME), from RIG21 FK."""
         T = len(positions)
         jac = np.zeros((T, NUM_JOINTS, 3, PARAMS_PER_FRAME))
         jac[:, :, :, 0:3] = np.eye(3)
@@ -586,7 +650,7 @@ class _Problem:
             lever = positions[:, desc] - positions[:, j, None]  # (T, D, 3)
             # d P_k / d angle about axis a = a x (P_k - P_j)
             jac[:, desc, :, start:start + n] = np.swapaxes(np.cross(axes[:, None, :, :], lever[:, :, None, :]), -1, -2)
-        return jac
+        return jac[:, TO_H36M]
 
     @staticmethod
     def _axes(j: int, kind: str, positions: np.ndarray, glob: np.ndarray) -> np.ndarray:
@@ -596,11 +660,18 @@ class _Problem:
         if kind == "hinge":
             return glob[:, j, :, 0][:, None]
         bone = _unit(positions[:, CHILDREN[j][0]] - positions[:, j])
-        first = _unit(np.cross(bone, glob[:, j, :, 0]))
+        # Any axis across the bone will do: the joint's x, or its z where x runs along the bone (collars).
+        across = np.where((np.abs((bone * glob[:, j, :, 0]).sum(-1)) > 0.7)[:, None], glob[:, j, :, 2], glob[:, j, :, 0])
+        first = _unit(np.cross(bone, across))
         return np.stack([first, np.cross(bone, first)], axis=1)
 
-    def _normal_equations(self, positions: np.ndarray, jac: np.ndarray, hinge: dict):
-        """Gauss-Newton H (as blocks: diagonal (T,n,n), first and second sub-diagonal) and gradient (T, n)."""
+    def _normal_equations(self, rig_positions: np.ndarray, jac: np.ndarray, hinge: dict, local: np.ndarray,
+                          glob: np.ndarray):
+        """Gauss-Newton H (as blocks: diagonal (T,n,n), first and second sub-diagonal) and gradient (T, n).
+
+        rig_positions (T, 21, 3), local and glob (T, 21, 3, 3): RIG21 FK; jac from `_jacobian`.
+        """
+        positions = rig_positions[:, TO_H36M]
         T, n = len(positions), PARAMS_PER_FRAME
         # 3D and 2D terms: one frame each.
         h0, grad = _weighted_gram(_pelvis_relative(jac), self.w3d, _pelvis_relative(positions) - self.target)
@@ -617,6 +688,15 @@ class _Problem:
                     outside = (excess != 0) * w_lim
                     h0[:, start, start] += outside
                     grad[:, start] += outside * excess * HINGE_FLEXION_SIGN[j]
+        # Torso turns: a joint on its parent turns its bone by log(local), which a step about its
+        # (world) axes changes by the parent's view of those axes.
+        w_turn = 1.0 / np.radians(self.config.torso_turn_sigma_deg)**2
+        for (j, kind, k), start in zip(_BLOCKS, _OFFSETS):
+            if j in ON_PARENT:
+                axes = self._axes(j, kind, rig_positions, glob)  # (T, 2, 3)
+                d_turn = np.swapaxes(glob[:, PARENTS[j]], -1, -2) @ np.swapaxes(axes, -1, -2)  # (T, 3, 2)
+                h0[:, start:start + k, start:start + k] += w_turn * _gram(d_turn, d_turn)
+                grad[:, start:start + k] += w_turn * _apply_transposed(d_turn, _log(local[:, j]))
         h1 = np.zeros((max(T - 1, 0), n, n))
         h2 = np.zeros((max(T - 2, 0), n, n))
         # Smoothness: acceleration x[t+1] - 2 x[t] + x[t-1] couples three frames.
@@ -624,7 +704,7 @@ class _Problem:
             flat = jac.reshape(T, -1, n)
             acc = np.diff(positions, 2, axis=0).reshape(T - 2, -1)
             a, b, c = flat[:-2], flat[1:-1], flat[2:]  # frames t-1, t, t+1 of each acceleration
-            w = np.tile(self.w_acc, NUM_JOINTS)[:, None]  # rows: x, y, z of each joint
+            w = np.tile(self.w_acc, len(H36M17))[:, None]  # rows: x, y, z of each joint
             h0[:-2] += _gram(w * a, a)
             h0[1:-1] += 4 * _gram(w * b, b)
             h0[2:] += _gram(w * c, c)
