@@ -146,9 +146,9 @@ def blazepose33_to_coco17(points: np.ndarray, scores: np.ndarray | None = None):
     return pts, None if scores is None else scores[..., _COCO_FROM_BLAZEPOSE]
 
 
-BUILT_FROM_COCO17 = ("pelvis", "spine", "thorax", "neck_nose", "head")
-"""The H36M17 joints `coco17_to_h36m17` builds from other keypoints (or, for neck_nose, takes from a
-different body point) rather than copies: stand-ins, not observations of Human3.6M's joints."""
+BUILT_FROM_COCO17 = tuple(n for n in H36M17.joints if n not in COCO17.joints)
+"""The H36M17 joints `coco17_to_h36m17` builds from other keypoints (pelvis, spine, thorax, head; the
+nose stands in for neck_nose) rather than copies: stand-ins, not observations of Human3.6M's joints."""
 
 
 def coco17_to_h36m17(points: np.ndarray, scores: np.ndarray | None = None):
@@ -203,6 +203,11 @@ def to_h36m17(points: np.ndarray, scores: np.ndarray | None, joint_format: str):
     if fmt == "blazepose33":
         points, scores = blazepose33_to_coco17(points, scores)
     return coco17_to_h36m17(points, scores)
+
+
+def built_h36m17_joints(joint_format: str) -> list[int]:
+    """H36M17 indices of the joints `to_h36m17` builds for this format rather than copies (`BUILT_FROM_COCO17`)."""
+    return [] if joint_set(joint_format).name in ("h36m17", "mocap22") else H36M17.indices(BUILT_FROM_COCO17)
 
 
 def bone_lengths(points: np.ndarray, joints: JointSet = H36M17) -> np.ndarray:

@@ -35,7 +35,7 @@ Steps (whole sequence, offline):
      distortion) against the keypoints, weighted by their confidence, Huber
      beyond ``huber_px``, ``sigma_2d_px`` per unit cost. Keypoints that
      COCO-style detectors do not have (pelvis, spine, thorax, neck, head:
-     `skeleton.BUILT_FROM_COCO17`) are left out: built from other points
+     `skeleton.built_h36m17_joints`) are left out: built from other points
      (the spine halfway between hips and shoulders, the nose for the neck)
      they sit off Human3.6M's joints, and pulled the fitted torso 30 mm
      off on a CMU walker;
@@ -101,7 +101,7 @@ import numpy as np
 from ..camera import Intrinsics
 from ..io.motion import Motion, forward_kinematics
 from ..io.results import RunResult
-from ..skeleton import BUILT_FROM_COCO17, H36M17, RIG21, RIG21_H36M17, to_h36m17
+from ..skeleton import H36M17, RIG21, RIG21_H36M17, built_h36m17_joints, to_h36m17
 from .filters import whittaker_smooth
 from .ground import ANKLE_ABOVE_FLOOR, FEET, Ground, estimate_ground
 
@@ -262,11 +262,8 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     directions = rest_directions(raw)
     offsets = rest_offsets(bones, directions)
     shin = bones[H36M17.index("r_ankle") - 1]
-    if joint_format != "h36m17":  # the reprojection term holds to observed keypoints only
-        sc_2d = sc.copy()
-        sc_2d[:, H36M17.indices(BUILT_FROM_COCO17)] = 0.0
-    else:
-        sc_2d = sc
+    sc_2d = sc.copy()  # the reprojection term holds to observed keypoints only
+    sc_2d[:, built_h36m17_joints(joint_format)] = 0.0
     jitter = keypoint_jitter_px(kp)
     config = replace(config, accel_sigma_image_mm_s2=image_accel_sigma(jitter, config))
     keypoints_norm = intrinsics.pixels_to_normalized(np.nan_to_num(kp))
@@ -661,7 +658,8 @@ class _Problem:
             return glob[:, j, :, 0][:, None]
         bone = _unit(positions[:, CHILDREN[j][0]] - positions[:, j])
         # Any axis across the bone will do: the joint's x, or its z where x runs along the bone (collars).
-        across = np.where((np.abs((bone * glob[:, j, :, 0]).sum(-1)) > 0.7)[:, None], glob[:, j, :, 2], glob[:, j, :, 0])
+        along = np.abs((bone * glob[:, j, :, 0]).sum(-1)) > 0.7
+        across = np.where(along[:, None], glob[:, j, :, 2], glob[:, j, :, 0])
         first = _unit(np.cross(bone, across))
         return np.stack([first, np.cross(bone, first)], axis=1)
 
