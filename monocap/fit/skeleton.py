@@ -280,12 +280,11 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
 
     world = world_from_camera(ground, root_fit[0])
     rot_w, t_w = world[:3, :3], world[:3, 3]
-    positions_cam = forward_kinematics(_motion("fit", local, root_fit, offsets, fps))[0][:, TO_H36M]
     local_world = local.copy()
     local_world[:, 0] = rot_w @ local[:, 0]
     motion = _motion(f"track{track_id}", local_world, root_fit @ rot_w.T + t_w, offsets, fps)
     positions_world = forward_kinematics(motion)[0][:, TO_H36M]
-    return FittedPerson(track_id, first_frame, float(fps), motion, positions_world, positions_cam, raw, bones, world,
+    return FittedPerson(track_id, first_frame, float(fps), motion, positions_world, fitted, raw, bones, world,
                         contacts, present, ground, jitter)
 
 
