@@ -9,6 +9,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import socket
 import threading
 import time
@@ -117,6 +118,27 @@ def test_mediapipe_runs_offline_on_a_real_image(coco, monkeypatch):
     x0, y0, x1, y1 = dets.boxes_px[0]
     assert x0 < kp[0, seen, 0].mean() < x1 and y0 < kp[0, seen, 1].mean() < y1
     assert len(nobody) == 0 and nobody.image_size == (320, 240)
+
+
+def test_mediapipe_threads_change_speed_not_landmarks(shared_data):
+    """The thread count reaches MediaPipe's graph without changing what it finds, on real video frames."""
+    pytest.importorskip("mediapipe")
+    from monocap.detect2d.mediapipe_backend import MediaPipePose, default_threads
+    from monocap.io.video import open_source
+
+    frames = [frame.rgb for frame, _ in zip(open_source(shared_data / "media" / "demo.mp4"), range(12))]
+    found, started = {}, {}
+    for threads in (1, 2):
+        before = len(os.listdir("/proc/self/task"))
+        with MediaPipePose(num_threads=threads) as detect:
+            assert detect.num_threads == threads
+            found[threads] = np.stack([detect(frame).keypoints_px[0] for frame in frames])
+            started[threads] = len(os.listdir("/proc/self/task")) - before
+    assert started[2] > started[1], started  # XNNPACK's worker threads exist only when the graph asked for them
+    np.testing.assert_allclose(found[1], found[2], atol=1e-3)
+    assert 1 <= default_threads() <= 4
+    with pytest.raises(ValueError, match="num_threads must be at least 1"):
+        MediaPipePose(num_threads=0)
 
 
 @pytest.mark.parametrize("side", ["left", "right"])

@@ -82,12 +82,20 @@ class WorkerStartError(ValueError):
 
 
 class Worker:
-    """One `Pipeline`, built once, that processes tasks one after the other."""
+    """One `Pipeline`, built once, that processes tasks one after the other.
+
+    A worker owns one CPU (the local pool starts one per CPU, a Ray actor
+    asks for one), so its 2D backend runs one thread unless the options say
+    otherwise: MediaPipe's threads crawl when they outnumber the idle cores.
+    """
 
     def __init__(self, pipeline_options: dict, run_options: dict):
         from ..run import Pipeline
 
-        self.pipeline = Pipeline(**pipeline_options)
+        options = dict(pipeline_options)
+        if options.get("threads") is None:
+            options["threads"] = 1
+        self.pipeline = Pipeline(**options)
         self.run_options = run_options
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 

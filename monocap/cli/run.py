@@ -70,6 +70,7 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
     p.add_argument("--model", default="default", metavar="default|h36m|PATH",
                    help="lifter: shipped model name or weight file (default: %(default)s; h36m is research only)")
+    add_threads_argument(p)
     add_camera_arguments(p)
     p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
     p.add_argument("--no-smoothing", action="store_true", help="no One-Euro filter on the root positions")
@@ -99,7 +100,7 @@ def pipeline_options(args) -> dict:
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
-                hypotheses=args.hypotheses, flip_test=not args.no_flip_test, **tracking)
+                threads=args.threads, hypotheses=args.hypotheses, flip_test=not args.no_flip_test, **tracking)
 
 
 def camera_spec(args):
@@ -111,6 +112,13 @@ def camera_spec(args):
     if args.focal is not None:
         return CameraSpec(focal=(args.focal[0], args.focal[-1]), source="--focal")
     return CameraSpec(hfov_deg=DEFAULT_HFOV_DEG if args.fov is None else args.fov, source="--fov")
+
+
+def add_threads_argument(p) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads of the 2D backend (default: mediapipe half the CPUs, at most 4; rtmpose "
+                        "every CPU; monocap batch 1 per worker). MediaPipe's threads spin while they wait for "
+                        "one another: more threads than idle cores slows it down many times over")
 
 
 def add_camera_arguments(p) -> None:

@@ -13,8 +13,16 @@ one, `MediaPipePose` looks again in two overlapping halves of the frame
 (side by side for a landscape frame, one above the other for a portrait
 one), which brought that to 227 of 230 (in video mode 222 → 227), for about 40 ms per
 missed frame.
+
+MediaPipe runs its TFLite models through XNNPACK on one thread on desktop
+Linux unless a graph says otherwise; `MediaPipePose` sets the thread count in
+the graph's inference nodes (``num_threads``, default `default_threads`). On
+the 2-core development machine two threads took the landmark model from 25.1
+to 19.4 ms/frame on pre-decoded frames of demo.mp4, with identical landmarks.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -42,24 +50,29 @@ class MediaPipePose(DetectorBase):
     retry_halves: when nobody is found in the frame, look in its two
         overlapping halves (see the module docstring); the second model
         instance this needs is built on the first miss.
+    num_threads: XNNPACK threads per model; None: `default_threads`.
     """
 
     joint_format = "blazepose33"
 
     def __init__(self, static_image_mode: bool = False, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, smooth_landmarks: bool = True, retry_halves: bool = True):
+                 min_tracking_confidence: float = 0.5, smooth_landmarks: bool = True, retry_halves: bool = True,
+                 num_threads: int | None = None):
         try:
-            from mediapipe.python.solutions.pose import Pose
+            import mediapipe.python.solutions.pose  # noqa: F401  (fail here, with the fix, if it is missing)
         except ImportError as err:
             raise ImportError(f"the mediapipe backend needs MediaPipe 0.10.21 ({err}); install it with "
                               "`pip install mediapipe==0.10.21`") from None
-        self._pose = Pose(static_image_mode=static_image_mode, model_complexity=1,
-                          smooth_landmarks=smooth_landmarks, enable_segmentation=False,
-                          min_detection_confidence=min_detection_confidence,
-                          min_tracking_confidence=min_tracking_confidence)
+        self.num_threads = default_threads() if num_threads is None else num_threads
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+        self._pose = _threaded_pose(self.num_threads, static_image_mode=static_image_mode,
+                                    smooth_landmarks=smooth_landmarks, min_detection_confidence=min_detection_confidence,
+                                    min_tracking_confidence=min_tracking_confidence)
         # Halves are unrelated images to the model: a tracking instance would carry one half's ROI into the next.
-        self._halves = (lambda: Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
-                                     min_detection_confidence=min_detection_confidence)) if retry_halves else None
+        self._halves = (lambda: _threaded_pose(self.num_threads, static_image_mode=True,
+                                               min_detection_confidence=min_detection_confidence)) \
+            if retry_halves else None
         self._halves_pose = None
 
     def __call__(self, frame_rgb: np.ndarray) -> Detections2D:
@@ -81,6 +94,34 @@ class MediaPipePose(DetectorBase):
         self._pose.close()
         if self._halves_pose is not None:
             self._halves_pose.close()
+
+
+def default_threads() -> int:
+    """XNNPACK threads when none are asked for: half the CPUs this process may use, at most 4 (1 on 2 CPUs).
+
+    XNNPACK's threads spin while they wait for one another, so they slow down
+    many times over when they must share a core with other busy threads. On
+    the 2-core development machine, demo.mp4 through `monocap run` with two
+    threads: 31 frames/s on the otherwise idle machine (28 with one), but
+    4–14 beside one busy process (28 with one); two batch workers with two
+    threads each took 8 times as long as with one.
+    """
+    return max(1, min(4, len(os.sched_getaffinity(0)) // 2))
+
+
+def _threaded_pose(threads: int, **options):
+    """MediaPipe's legacy Pose solution (full model, no segmentation) with ``threads`` XNNPACK threads per model."""
+    from mediapipe.calculators.tensor.inference_calculator_pb2 import InferenceCalculatorOptions
+    from mediapipe.python.solutions.pose import Pose
+
+    class ThreadedPose(Pose):
+        def _modify_calculator_options(self, graph_config, calculator_params) -> None:
+            super()._modify_calculator_options(graph_config, calculator_params)
+            for node in graph_config.node:  # the graph with its subgraphs expanded
+                if node.calculator.startswith("InferenceCalculator"):
+                    node.options.Extensions[InferenceCalculatorOptions.ext].delegate.xnnpack.num_threads = threads
+
+    return ThreadedPose(model_complexity=1, enable_segmentation=False, **options)
 
 
 def halves(width: int, height: int) -> list[tuple[int, int, int, int]]:

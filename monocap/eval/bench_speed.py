@@ -43,11 +43,14 @@ STAGES = ("start", "decode", "decode_wait", "2d", "track", "lift", "root", "writ
 
 
 def add_arguments(p) -> None:
+    from ..cli.run import add_threads_argument
+
     p.add_argument("input", nargs="?", type=Path, help="a video (default: DATA_ROOT/media/demo.mp4)")
     p.add_argument("--backend", choices=("mediapipe", "rtmpose"), default="mediapipe",
                    help="2D backend (default: %(default)s)")
     p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
     p.add_argument("--model", default="default", metavar="default|h36m|PATH", help="lifter (default: %(default)s)")
+    add_threads_argument(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="read the video N times in a row, as one N times longer video (default: %(default)s)")
     p.add_argument("--no-overlay", action="store_true", help="leave out the overlay pass")
@@ -62,7 +65,7 @@ def run(args) -> dict:
     path = args.input or args.data_root / "media" / "demo.mp4"
     rss = {"start": rss_mb()}
     source = open_source(path)
-    pipeline = Pipeline(args.backend, args.model, weights=args.weights)
+    pipeline = Pipeline(args.backend, args.model, weights=args.weights, threads=args.threads)
     rss["models loaded"] = rss_mb()
     loops: list[float | None] = []
 

@@ -183,6 +183,7 @@ class Pipeline:
         (never more than the input is long, so a short clip or a single image
         keeps its people).
     weights, detector_options: passed to the 2D backend.
+    threads: the 2D backend's CPU threads (its ``num_threads``; None: the backend's default).
     hypotheses: ``run`` draws this many poses per frame from the diffusion
         prior matching the lifter (`HypothesisLifter.matching`), guided by the
         keypoints; poses3d becomes their mean and the output gains their
@@ -195,7 +196,8 @@ class Pipeline:
                  camera: CameraSpec | None = None, temporal: bool = True, smoothing: bool = True,
                  fps: float | None = None, image_size: tuple[int, int] | None = None,
                  min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
-                 detector_options: dict | None = None, hypotheses: int = 0, flip_test: bool = True):
+                 detector_options: dict | None = None, threads: int | None = None, hypotheses: int = 0,
+                 flip_test: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if min_track_frames < 1:
@@ -210,6 +212,10 @@ class Pipeline:
         self.detector_options = dict(detector_options or {})
         if weights is not None:
             self.detector_options["weights"] = weights
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        if threads is not None and backend != "file":
+            self.detector_options["num_threads"] = threads
         self.lifter = Lifter(model)
         if hypotheses < 0:
             raise ValueError(f"hypotheses must be 0 or more, got {hypotheses}")
