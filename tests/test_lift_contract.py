@@ -270,3 +270,22 @@ def test_flip_test_lifts_a_mirrored_person_as_the_mirror_image(s8_takes):
         moved = np.linalg.norm(lifter(kp, None, intr, temporal=temporal, flip_test=True).poses3d_mm
                                - plain.poses3d_mm, axis=-1).mean()
         assert 0.0 < moved <= 0.5 * gap[0] + 1e-3
+
+
+def test_undistortion_inverts_the_lens_of_every_h36m_camera(shared_data):
+    """Pixels → normalised rays → pixels again, over each real Human3.6M camera's whole image."""
+    from monocap.io.h36m import load_h36m_cameras
+
+    u, v = np.meshgrid(np.linspace(0, 1000, 41), np.linspace(0, 1002, 41))
+    pixels = np.stack([u, v], axis=-1)
+    worst = 0.0
+    for cameras in load_h36m_cameras(shared_data / "h36m").values():
+        for camera in cameras:
+            lens = camera.intrinsics
+            assert lens.has_distortion
+            rays = lens.pixels_to_normalized(pixels)
+            back = lens.distort(rays) * [lens.fx, lens.fy] + [lens.cx, lens.cy]
+            worst = max(worst, np.abs(back - pixels).max())
+            straight = (pixels - [lens.cx, lens.cy]) / [lens.fx, lens.fy]
+            assert np.abs(rays - straight).max() * lens.fx > 1.0  # the lenses do bend the rays
+    assert worst < 1e-3, worst
