@@ -411,3 +411,13 @@ def test_open_mocap_cache_is_used_and_refreshed(shared_data, tmp_path, monkeypat
     os.utime(amc, ns=(amc.stat().st_atime_ns, amc.stat().st_mtime_ns + 10**9))
     with pytest.raises(AssertionError, match="cache should"):
         load_open_mocap(root, "all", fps=30.0, cache_dir=tmp_path / "cache")
+
+
+def test_interpolate_times_is_linear_between_samples_and_holds_the_ends():
+    from monocap.io.motion import interpolate_times
+
+    values = np.array([[0.0, 10.0], [2.0, 30.0], [6.0, 50.0]])  # (T=3, 2) at t = 0, 1, 3 s
+    out = interpolate_times(values, [0.0, 1.0, 3.0], [-1.0, 0.5, 2.0, 3.0, 9.0])
+    np.testing.assert_allclose(out, [[0, 10], [1, 20], [4, 40], [6, 50], [6, 50]])
+    along_2 = interpolate_times(values.T[None], [0.0, 1.0, 3.0], [0.25, 1.5], axis=2)  # (1, 2, T) → (1, 2, 2)
+    np.testing.assert_allclose(along_2, [[[0.5, 3.0], [15.0, 35.0]]])

@@ -38,6 +38,7 @@ import numpy as np
 from ..skeleton import MOCAP22
 from .asfamc import read_amc, read_asf
 from .bvh import read_bvh
+from .motion import interpolate_times
 from .motion import file_stem
 from .rigs import to_mocap22
 
@@ -142,10 +143,8 @@ def resample(joints: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
     """Linearly interpolate (T, ...) frames from `fps_in` to `fps_out`, keeping the dtype."""
     if fps_in == fps_out or len(joints) < 2:
         return joints
-    t = np.arange(0.0, (len(joints) - 1) / fps_in + 1e-9, 1.0 / fps_out) * fps_in
-    i = np.minimum(t.astype(int), len(joints) - 2)
-    w = (t - i).reshape(-1, *([1] * (joints.ndim - 1)))
-    return ((1 - w) * joints[i] + w * joints[i + 1]).astype(joints.dtype)
+    t_in = np.arange(len(joints)) / fps_in
+    return interpolate_times(joints, t_in, np.arange(0.0, t_in[-1] + 1e-9, 1.0 / fps_out)).astype(joints.dtype)
 
 
 def fault_free_pieces(clip: MocapClip) -> list[MocapClip]:

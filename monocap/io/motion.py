@@ -122,6 +122,20 @@ def euler_to_matrix(angles_rad: np.ndarray, axes: str) -> np.ndarray:
     return out
 
 
+def interpolate_times(values: np.ndarray, t_from: np.ndarray, t_to: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Linear interpolation of ``values`` along ``axis`` from sample times t_from (increasing) to t_to.
+
+    Times before the first sample or after the last take that sample (held, not extrapolated).
+    """
+    values = np.moveaxis(np.asarray(values), axis, 0)
+    t_from, t_to = np.asarray(t_from, dtype=np.float64), np.asarray(t_to, dtype=np.float64)
+    i = np.clip(np.searchsorted(t_from, t_to, side="right") - 1, 0, len(t_from) - 1)
+    j = np.minimum(i + 1, len(t_from) - 1)
+    span = np.where(j > i, t_from[j] - t_from[i], 1.0)
+    w = np.clip((t_to - t_from[i]) / span, 0.0, 1.0).reshape(-1, *([1] * (values.ndim - 1)))
+    return np.moveaxis((1 - w) * values[i] + w * values[j], 0, axis)
+
+
 def read_text(path: str | Path) -> str:
     """The text of a mocap file, plain or gzip-compressed (told apart by content, not name)."""
     raw = Path(path).read_bytes()

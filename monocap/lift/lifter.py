@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import Intrinsics
+from ..io.motion import interpolate_times
 from ..skeleton import H36M17, to_h36m17
 from .canonical import CanonicalInput, canonicalize, estimate_root, mirror_pose, to_camera_frame
 from .model import LiftModel
@@ -113,15 +114,5 @@ class Lifter:
             return self.model.temporal(x, causal=causal)
         t_in = np.arange(T) / fps
         t_model = np.arange(0.0, t_in[-1] + 1e-9, 1.0 / MODEL_FPS)
-        resampled = _interp_time(x, t_in, t_model)
-        out = self.model.temporal(resampled, causal=causal)
-        return _interp_time(out, t_model, t_in)
-
-
-def _interp_time(values: np.ndarray, t_from: np.ndarray, t_to: np.ndarray) -> np.ndarray:
-    """Linear interpolation along axis 1 of (B, T, ...) from times t_from to t_to."""
-    idx = np.clip(np.searchsorted(t_from, t_to, side="right") - 1, 0, len(t_from) - 1)
-    nxt = np.minimum(idx + 1, len(t_from) - 1)
-    span = np.where(nxt > idx, t_from[nxt] - t_from[idx], 1.0)
-    w = np.clip((t_to - t_from[idx]) / span, 0.0, 1.0).reshape(1, -1, *([1] * (values.ndim - 2)))
-    return (1 - w) * values[:, idx] + w * values[:, nxt]
+        out = self.model.temporal(interpolate_times(x, t_in, t_model, axis=1), causal=causal)
+        return interpolate_times(out, t_model, t_in, axis=1)
