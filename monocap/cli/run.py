@@ -115,6 +115,7 @@ def camera_spec(args):
 
 
 def add_threads_argument(p) -> None:
+    """--threads: the 2D backend's CPU threads (`Pipeline` ``threads``)."""
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads of the 2D backend (default: mediapipe half the CPUs, at most 4; rtmpose "
                         "every CPU; monocap batch 1 per worker). MediaPipe's threads spin while they wait for "

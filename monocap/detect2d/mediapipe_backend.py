@@ -102,9 +102,9 @@ def default_threads() -> int:
     XNNPACK's threads spin while they wait for one another, so they slow down
     many times over when they must share a core with other busy threads. On
     the 2-core development machine, demo.mp4 through `monocap run` with two
-    threads: 31 frames/s on the otherwise idle machine (28 with one), but
-    4–14 beside one busy process (28 with one); two batch workers with two
-    threads each took 8 times as long as with one.
+    threads: 30 frames/s on average on the otherwise idle machine (28 with
+    one), but 4–14 beside one busy process (25–28 with one); two batch
+    workers with two threads each took 11 times as long as with one.
     """
     return max(1, min(4, len(os.sched_getaffinity(0)) // 2))
 

@@ -38,8 +38,7 @@ import numpy as np
 from ..skeleton import MOCAP22
 from .asfamc import read_amc, read_asf
 from .bvh import read_bvh
-from .motion import interpolate_times
-from .motion import file_stem
+from .motion import file_stem, interpolate_times
 from .rigs import to_mocap22
 
 AMC_FPS = 120.0
