@@ -157,3 +157,20 @@ def test_report_and_viewer_show_uncertainty_when_the_run_has_it(run, tmp_path):
     np.savez(tmp_path / NPZ_NAME, **arrays)
     with pytest.raises(ValueError, match=r"poses3d.npz: uncertainty_mm has shape \(1, 5, 5\)"):
         Scene.load(tmp_path)
+
+
+def test_camera_marker_turns_with_a_tilted_camera():
+    """A camera pitched 20 degrees down: its marker looks 20 degrees below the horizon, its top edge up."""
+    from monocap.fit.ground import Ground
+    from monocap.fit.skeleton import world_from_camera
+    from monocap.viz.scene import camera_marker_world_mm
+
+    pitch = np.radians(20.0)
+    up_cam = np.array([0.0, -np.cos(pitch), -np.sin(pitch)])  # the world's up, seen by a camera looking down
+    marker = camera_marker_world_mm(world_from_camera(Ground(up_cam, -1500.0, "plane"), np.zeros(3)))
+    camera, corners = marker[0], marker[1:]
+    look = corners.mean(axis=0) - camera
+    look /= np.linalg.norm(look)
+    assert look[1] == pytest.approx(-np.sin(pitch), abs=1e-9) and look[2] < 0  # down, and away from +Z
+    assert corners[0, 1] > corners[3, 1] and corners[1, 1] > corners[2, 1]  # the image's top edge is higher
+    assert camera[1] == pytest.approx(1500.0)  # the camera stands 1.5 m above the floor

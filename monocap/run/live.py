@@ -180,7 +180,7 @@ class LiveRenderer:
         if self.panel is None and lifted.any():
             # Placed once, around the first people seen, so that the view does not jump about.
             view = VirtualCamera.fit(joints_world[lifted], self.canvas.panel_size)
-            self.panel = PanelRenderer(view, self.canvas.panel_size, world_from_cam[:3, 3],
+            self.panel = PanelRenderer(view, self.canvas.panel_size, world_from_cam,
                                        joints_world[lifted][:, 0], self.canvas.font_scale)
         for gone in self._trails.keys() - set(result.track_ids.tolist()):
             del self._trails[gone]

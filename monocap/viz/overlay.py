@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..io.video import FrameSource
 from ..skeleton import COCO17, H36M17
-from .scene import Scene
+from .scene import Scene, camera_marker_world_mm
 
 OVERLAY_NAME = "overlay.mp4"
 OVERLAY_BOX = (1600, 900)  # the canvas (frame + 3D view) fits in this width, height
@@ -205,7 +205,7 @@ class VirtualCamera:
 class PanelRenderer:
     """The 3D view: ground grid and real camera drawn once, then per frame skeletons, ids, trails and uncertainty."""
 
-    def __init__(self, view: VirtualCamera, size: tuple[int, int], camera_world_mm: np.ndarray,
+    def __init__(self, view: VirtualCamera, size: tuple[int, int], world_from_cam: np.ndarray,
                  ground_points_mm: np.ndarray, font_scale: float):
         self.view = view
         self.size = size
@@ -213,7 +213,7 @@ class PanelRenderer:
         self.background = np.empty((size[1], size[0], 3), np.uint8)
         self.background[:] = PANEL_BACKGROUND
         self._draw_grid(ground_points_mm)
-        self._draw_camera(camera_world_mm)
+        self._draw_camera(camera_marker_world_mm(world_from_cam))
         _label(self.background, "3D", (6, int(22 * font_scale)), WHITE, font_scale)
 
     def render(self, out: np.ndarray, joints_world_mm: np.ndarray, track_ids: np.ndarray,
@@ -269,15 +269,13 @@ class PanelRenderer:
         for z in np.arange(lo[2], hi[2] + 1, GRID_STEP_MM):
             self._segment(self.background, np.array([lo[0], 0, z]), np.array([hi[0], 0, z]), GRID_COLOR)
 
-    def _draw_camera(self, camera_world_mm: np.ndarray) -> None:
-        """The real camera as a small pyramid pointing along -Z (where it looks), labelled."""
-        s = 150.0
-        corners = camera_world_mm + np.array([[-s, -0.6 * s, -1.5 * s], [s, -0.6 * s, -1.5 * s],
-                                              [s, 0.6 * s, -1.5 * s], [-s, 0.6 * s, -1.5 * s]])
+    def _draw_camera(self, marker_mm: np.ndarray) -> None:
+        """The real camera as a small pyramid pointing where it looks (`camera_marker_world_mm`), labelled."""
+        camera, corners = marker_mm[0], marker_mm[1:]
         for i in range(4):
-            self._segment(self.background, camera_world_mm, corners[i], WHITE)
+            self._segment(self.background, camera, corners[i], WHITE)
             self._segment(self.background, corners[i], corners[(i + 1) % 4], WHITE)
-        view = self.view.to_view(camera_world_mm)
+        view = self.view.to_view(camera)
         if view[2] > NEAR_MM:
             x, y = _pt(self.view.project_view(view))
             _label(self.background, "camera", (x + 8, y - 8), WHITE, self.font_scale * 0.7)
@@ -293,7 +291,7 @@ class OverlayRenderer:
         self.present = result.present
         positions = scene.positions_world_mm
         view = VirtualCamera.fit(positions, self.canvas.panel_size)
-        self.panel = PanelRenderer(view, self.canvas.panel_size, scene.camera_world_mm,
+        self.panel = PanelRenderer(view, self.canvas.panel_size, scene.world_from_cam,
                                    positions[:, :, 0].reshape(-1, 3), self.canvas.font_scale)
         self.trail_frames = max(1, int(round(TRAIL_SECONDS * result.fps)))
         self._image = self.canvas.blank()

@@ -40,6 +40,16 @@ def to_world(points_cam_mm: np.ndarray, world_from_cam: np.ndarray) -> np.ndarra
     return np.asarray(points_cam_mm, np.float64) @ world_from_cam[:3, :3].T + world_from_cam[:3, 3]
 
 
+def camera_marker_world_mm(world_from_cam: np.ndarray, size_mm: float = 150.0) -> np.ndarray:
+    """(5, 3) world mm: the real camera, then the corners of a small image frame in front of it.
+
+    The corners (top left, top right, bottom right, bottom left as the camera
+    sees them) turn with the camera, so the marker shows its tilt and roll.
+    """
+    corners_cam = np.array([[-1.0, -0.6, 1.5], [1.0, -0.6, 1.5], [1.0, 0.6, 1.5], [-1.0, 0.6, 1.5]]) * size_mm
+    return to_world(np.vstack([np.zeros(3), corners_cam]), world_from_cam)
+
+
 def level_floor(joints_cam_mm: np.ndarray) -> Ground:
     """The floor for a level camera: `ANKLE_HEIGHT_MM` below the lowest ankles of H36M-17 joints (..., 17, 3);
     1.5 m below the camera without any."""

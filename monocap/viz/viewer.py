@@ -29,7 +29,7 @@ import numpy as np
 from ..io.atomic import atomic_output
 from ..skeleton import H36M17
 from .overlay import GRID_STEP_MM, VIEW_HFOV_DEG, VIEW_PITCH_DEG, VIEW_YAW_DEG, grid_extent, orbit_fit, track_color
-from .scene import Scene
+from .scene import Scene, camera_marker_world_mm
 
 VIEWER_NAME = "viewer.html"
 VIEWER_FORMAT = "monocap.viewer"
@@ -80,7 +80,8 @@ def viewer_data(scene: Scene, title: str) -> dict:
     return {
         "format": VIEWER_FORMAT, "version": 1, "title": title, "fps": float(result.fps),
         "frameCount": int(result.frame_count), "jointNames": list(H36M17.joints),
-        "bones": [list(b) for b in H36M17.bones], "cameraMm": _rounded(scene.camera_world_mm),
+        "bones": [list(b) for b in H36M17.bones],
+        "cameraMm": [_rounded(point) for point in camera_marker_world_mm(scene.world_from_cam)],
         "view": {"targetMm": _rounded(target), "distanceMm": round(float(distance), 1),
                  "yawDeg": VIEW_YAW_DEG, "pitchDeg": VIEW_PITCH_DEG, "hfovDeg": VIEW_HFOV_DEG},
         "grid": {"minMm": [float(lo[0]), float(lo[2])], "maxMm": [float(hi[0]), float(hi[2])],
