@@ -14,6 +14,7 @@ cv2 = pytest.importorskip("cv2")
 from monocap import Pipeline  # noqa: E402
 from monocap.io.results import NPZ_NAME, RunResult  # noqa: E402
 from monocap.skeleton import H36M17  # noqa: E402
+from monocap.viz.scene import camera_marker_world_mm  # noqa: E402
 from monocap.viz.overlay import PANEL_BACKGROUND, Canvas, track_color  # noqa: E402
 from monocap.viz.report import REPORT_NAME, report_html  # noqa: E402
 from monocap.viz.scene import ANKLE_HEIGHT_MM, UNCERTAINTY_KEY, Scene  # noqa: E402
@@ -75,7 +76,8 @@ def test_display_world_is_y_up_with_the_floor_under_the_feet(run):
     assert (head > ankles.max(axis=1) + 800).all(), "Y up: the head well above the feet"
     np.testing.assert_allclose(scene.world_from_cam[:3, :3], np.diag([1.0, -1.0, -1.0]), atol=1e-12)
     # The camera looks along -Z: everyone in front of it has a smaller Z; it stands on the floor's vertical axis.
-    assert (joints[..., 2] < scene.camera_world_mm[2]).all() and scene.camera_world_mm[[0, 2]].tolist() == [0, 0]
+    camera = camera_marker_world_mm(scene.world_from_cam)[0]
+    assert (joints[..., 2] < camera[2]).all() and camera[[0, 2]].tolist() == [0, 0]
     # The transform is rigid: distances are kept.
     cam = (result.poses3d_mm + result.root_cam_mm[..., None, :])[lifted]
     np.testing.assert_allclose(np.linalg.norm(joints[:, 1:] - joints[:, :1], axis=-1),
@@ -163,8 +165,6 @@ def test_camera_marker_turns_with_a_tilted_camera():
     """A camera pitched 20 degrees down: its marker looks 20 degrees below the horizon, its top edge up."""
     from monocap.fit.ground import Ground
     from monocap.fit.skeleton import world_from_camera
-    from monocap.viz.scene import camera_marker_world_mm
-
     pitch = np.radians(20.0)
     up_cam = np.array([0.0, -np.cos(pitch), -np.sin(pitch)])  # the world's up, seen by a camera looking down
     marker = camera_marker_world_mm(world_from_camera(Ground(up_cam, -1500.0, "plane"), np.zeros(3)))

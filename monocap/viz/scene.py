@@ -113,10 +113,6 @@ class Scene:
             raise ValueError(f"{npz}: {err}") from None
 
     @property
-    def camera_world_mm(self) -> np.ndarray:
-        """(3,) where the real camera is: (0, its height above the floor, 0)."""
-        return self.world_from_cam[:3, 3].copy()
-
-    @property
     def camera_height_mm(self) -> float:
+        """The real camera's height above the floor; it stands at (0, this, 0) in the world."""
         return float(self.world_from_cam[1, 3])

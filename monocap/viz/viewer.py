@@ -81,7 +81,7 @@ def viewer_data(scene: Scene, title: str) -> dict:
         "format": VIEWER_FORMAT, "version": 1, "title": title, "fps": float(result.fps),
         "frameCount": int(result.frame_count), "jointNames": list(H36M17.joints),
         "bones": [list(b) for b in H36M17.bones],
-        "cameraMm": [_rounded(point) for point in camera_marker_world_mm(scene.world_from_cam)],
+        "cameraMarkerMm": [_rounded(point) for point in camera_marker_world_mm(scene.world_from_cam)],
         "view": {"targetMm": _rounded(target), "distanceMm": round(float(distance), 1),
                  "yawDeg": VIEW_YAW_DEG, "pitchDeg": VIEW_PITCH_DEG, "hfovDeg": VIEW_HFOV_DEG},
         "grid": {"minMm": [float(lo[0]), float(lo[2])], "maxMm": [float(hi[0]), float(hi[2])],
