@@ -78,3 +78,38 @@ def test_training_learns_resumes_and_reproduces(tmp_path, shared_data):
     for key in a.files:
         if key != "config":
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+
+def _single_mm(net, x: np.ndarray) -> np.ndarray:
+    """The per-frame poses (N, 17, 3) mm of ``net`` as it is set (train or eval), dropout off."""
+    for m in net.modules():  # compare the functions, not a random dropout mask
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    with torch.no_grad():
+        out = net(torch.from_numpy(x), "single")[:, 0].numpy() * 1000.0
+    out[:, 0] = 0.0
+    return out
+
+
+def test_init_starts_from_the_shipped_lifter(tmp_path, shared_data):
+    """`monocap train --init default`: the new run's per-frame network computes what the shipped one does."""
+    from monocap.lift.lifter import model_path
+    from monocap.train.export import import_frame_weights
+    from monocap.train.loop import TrainConfig, Trainer
+
+    cfg = TrainConfig(data="h36m", out=tmp_path / "w.npz", work_dir=tmp_path / "w", data_root=shared_data,
+                      width=512, blocks=2, threads=1, init="default")
+    trainer = Trainer(cfg, quiet=True)
+    x = trainer.val_single.inputs[:512]  # S8, which the import's training batch did not come from
+    expected = LiftModel.load(model_path("default")).single(x)[:, 0]
+    assert np.abs(_single_mm(trainer.net.eval(), x) - expected).max() < 0.01
+    assert np.abs(_single_mm(LiftNet(17, 512, 2).eval(), x) - expected).mean() > 50  # not vacuous
+
+    # In training mode the batch norms use the batch's own statistics: on the import's batch, the same function.
+    net = LiftNet(17, 512, 2)
+    import_frame_weights(net, model_path("default"), torch.from_numpy(x[:, 0]))
+    assert np.abs(_single_mm(net.train(), x) - expected).max() < 0.01
+
+    with pytest.raises(ValueError, match="width is 512"):
+        import_frame_weights(LiftNet(17, 256, 2), model_path("default"), torch.from_numpy(x[:, 0]))

@@ -10,6 +10,8 @@ EXAMPLES = """examples:
   monocap train --data open --out monocap/lift/weights/default.npz
   # the research model on Human3.6M S1,S5,S6,S7 with S8 held out for model selection
   monocap train --data h36m --out runs/h36m_holdout.npz
+  # ... started from the open-data model (pre-training on its many people)
+  monocap train --data h36m --init default --out runs/h36m_holdout.npz
   # ... and the final research model on all five training subjects
   monocap train --data h36m --no-holdout --out monocap/lift/weights/h36m.npz
   # the 3D pose prior (diffusion) behind `monocap lift --hypotheses M`
@@ -41,6 +43,9 @@ def add_parser(sub, parents):
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="lifter: start the per-frame network from this lifter's weights (default, h36m or a .npz "
+                        "of the same width and blocks), e.g. --init default to fine-tune the open-data model")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
@@ -65,7 +70,8 @@ def run(args) -> int:
                           steps_temporal=args.steps_temporal, batch_single=args.batch_single,
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
                           blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
-                          eval_every=args.eval_every, bone_scale_std=args.bone_scale_std)
+                          eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
+                          init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)
     meta = trainer.run()
     if not args.quiet:

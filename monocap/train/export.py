@@ -1,8 +1,10 @@
-"""Export a trained `LiftNet` to the numpy weight file read by `monocap.lift.model.LiftModel`.
+"""Export a trained `LiftNet` to the numpy weight file read by `monocap.lift.model.LiftModel`, and back.
 
 Batch norms are folded into the layer before them, so inference is a chain
 of plain matrix products. Arrays are stored as float16 to keep the shipped
 files small; the JSON ``config`` holds the architecture and training facts.
+`import_frame_weights` starts a new training run from such a file (``monocap
+train --init``).
 """
 from __future__ import annotations
 
@@ -31,12 +33,18 @@ def _fold(layer: torch.nn.Module, bn: torch.nn.BatchNorm1d | None):
     return W, b.numpy()
 
 
-def export_weights(net: LiftNet, path: str | Path, meta: dict) -> None:
-    """Write ``path`` (.npz) atomically: folded float16 weights + JSON config (architecture + `meta`)."""
+def _frame_layers(net: LiftNet) -> dict[str, tuple[torch.nn.Module, torch.nn.BatchNorm1d | None]]:
+    """The per-frame part of the network (trunk and frame head): weight-file name → (layer, its batch norm)."""
     layers = {"fc_in": (net.fc_in, net.bn_in), "frame_head": (net.frame_head, None)}
     for i, blk in enumerate(net.blocks):
         layers[f"blocks.{i}.fc1"] = (blk.fc1, blk.bn1)
         layers[f"blocks.{i}.fc2"] = (blk.fc2, blk.bn2)
+    return layers
+
+
+def export_weights(net: LiftNet, path: str | Path, meta: dict) -> None:
+    """Write ``path`` (.npz) atomically: folded float16 weights + JSON config (architecture + `meta`)."""
+    layers = _frame_layers(net)
     for mode, head in net.heads.items():
         p = f"heads.{mode}"
         layers[p + ".inp"] = (head.inp, head.bn_in)
@@ -49,6 +57,43 @@ def export_weights(net: LiftNet, path: str | Path, meta: dict) -> None:
         W, b = _fold(layer, bn)
         arrays[name + ".W"], arrays[name + ".b"] = W.astype(np.float16), b.astype(np.float16)
     save_weight_file(path, arrays, dict(net.config, **meta))
+
+
+@torch.no_grad()
+def import_frame_weights(net: LiftNet, path: str | Path, inputs: torch.Tensor) -> None:
+    """Load the per-frame part of ``net`` from an exported weight file (``path``, as `export_weights` writes).
+
+    The file's layers have their batch norms folded in. Each batch norm here
+    is set so that, in training mode on ``inputs`` (N, 3J), it passes its
+    layer's output through unchanged: its scale and shift are the batch's
+    standard deviation and mean. Training then starts from the file's
+    function rather than from a re-normalised one. The temporal heads are
+    left alone: stage 2 trains them anew.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        config = json.loads(str(data["config"]))
+        arrays = {k: torch.from_numpy(data[k].astype(np.float32)) for k in data.files if k != "config"}
+    for key in ("n_joints", "width", "blocks"):
+        if config.get(key) != net.config[key]:
+            raise ValueError(f"{path}: {key} is {config.get(key)}, the network to train has {net.config[key]}")
+    for name, (layer, bn) in _frame_layers(net).items():
+        layer.weight.copy_(arrays[name + ".W"].T)
+        layer.bias.copy_(arrays[name + ".b"])
+        if bn is None:
+            continue
+        # Layers are in forward order, so every earlier batch norm is already set when this one is measured.
+        seen = {}
+        hook = bn.register_forward_hook(lambda _m, args, _out: seen.setdefault("z", args[0]))
+        was_training = net.training
+        net.eval()  # no dropout while measuring
+        net.trunk(inputs)
+        net.train(was_training)
+        hook.remove()
+        mean, var = seen["z"].mean(0), seen["z"].var(0, unbiased=False)
+        bn.weight.copy_(torch.sqrt(var + bn.eps))
+        bn.bias.copy_(mean)
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
 
 
 def save_weight_file(path: str | Path, arrays: dict[str, np.ndarray], config: dict) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
 from .checkpoint import Resumable, RunConfig
-from .export import export_weights
+from .export import export_weights, import_frame_weights
 from .model import LiftNet
 from .pairs import AugmentConfig, PairSampler
 
@@ -25,6 +25,7 @@ LICENCES = {
     "open": "trained on CMU Graphics Lab mocap (free for any use) and HDM05 (CC BY-SA 3.0)",
     "h36m": "trained on Human3.6M: non-commercial research use only",
 }
+INIT_BATCH = 4096  # training inputs that set the batch norms of an imported network (`import_frame_weights`)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig(RunConfig):
     temporal_channels: int = 128
     dropout: float = 0.1
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
+    init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
 
 
 def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
@@ -95,6 +97,10 @@ class Trainer(Resumable):
         torch.set_num_threads(cfg.threads)
         self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, dropout=cfg.dropout)
         self.train_sampler, self.val_sampler = build_samplers(cfg)
+        if cfg.init:
+            from ..lift.lifter import model_path
+            inputs = self.train_sampler.sample(INIT_BATCH, 1).inputs
+            import_frame_weights(self.net, model_path(cfg.init), torch.from_numpy(inputs.reshape(len(inputs), -1)))
         # Fixed validation sets: drawn once so every evaluation compares like with like.
         self.val_single = self.val_sampler.sample(4096, 1)
         self.val_temporal = self.val_sampler.sample(24, cfg.window)
