@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
+from ..lift.lifter import model_path
 from .checkpoint import Resumable, RunConfig
 from .export import export_weights, import_frame_weights
 from .model import LiftNet
@@ -96,11 +97,11 @@ class Trainer(Resumable):
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
         self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, dropout=cfg.dropout)
+        init_path = model_path(cfg.init) if cfg.init else None  # a wrong name fails before the data loads
         self.train_sampler, self.val_sampler = build_samplers(cfg)
-        if cfg.init:
-            from ..lift.lifter import model_path
+        if init_path is not None:
             inputs = self.train_sampler.sample(INIT_BATCH, 1).inputs
-            import_frame_weights(self.net, model_path(cfg.init), torch.from_numpy(inputs.reshape(len(inputs), -1)))
+            import_frame_weights(self.net, init_path, torch.from_numpy(inputs.reshape(len(inputs), -1)))
         # Fixed validation sets: drawn once so every evaluation compares like with like.
         self.val_single = self.val_sampler.sample(4096, 1)
         self.val_temporal = self.val_sampler.sample(24, cfg.window)
