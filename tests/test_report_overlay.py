@@ -14,10 +14,9 @@ cv2 = pytest.importorskip("cv2")
 from monocap import Pipeline  # noqa: E402
 from monocap.io.results import NPZ_NAME, RunResult  # noqa: E402
 from monocap.skeleton import H36M17  # noqa: E402
-from monocap.viz.scene import camera_marker_world_mm  # noqa: E402
 from monocap.viz.overlay import PANEL_BACKGROUND, Canvas, track_color  # noqa: E402
 from monocap.viz.report import REPORT_NAME, report_html  # noqa: E402
-from monocap.viz.scene import ANKLE_HEIGHT_MM, UNCERTAINTY_KEY, Scene  # noqa: E402
+from monocap.viz.scene import ANKLE_HEIGHT_MM, UNCERTAINTY_KEY, Scene, camera_marker_world_mm  # noqa: E402
 
 
 @pytest.fixture(scope="module")

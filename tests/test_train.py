@@ -80,7 +80,6 @@ def test_training_learns_resumes_and_reproduces(tmp_path, shared_data):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-
 def _single_mm(net, x: np.ndarray) -> np.ndarray:
     """The per-frame poses (N, 17, 3) mm of ``net`` as it is set (train or eval), dropout off."""
     for m in net.modules():  # compare the functions, not a random dropout mask

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..lift.model import LiftModel
 from .model import LiftNet
 
 
@@ -70,15 +71,13 @@ def import_frame_weights(net: LiftNet, path: str | Path, inputs: torch.Tensor) -
     function rather than from a re-normalised one. The temporal heads are
     left alone: stage 2 trains them anew.
     """
-    with np.load(path, allow_pickle=False) as data:
-        config = json.loads(str(data["config"]))
-        arrays = {k: torch.from_numpy(data[k].astype(np.float32)) for k in data.files if k != "config"}
+    source = LiftModel.load(path)
     for key in ("n_joints", "width", "blocks"):
-        if config.get(key) != net.config[key]:
-            raise ValueError(f"{path}: {key} is {config.get(key)}, the network to train has {net.config[key]}")
+        if source.config.get(key) != net.config[key]:
+            raise ValueError(f"{path}: {key} is {source.config.get(key)}, the network to train has {net.config[key]}")
     for name, (layer, bn) in _frame_layers(net).items():
-        layer.weight.copy_(arrays[name + ".W"].T)
-        layer.bias.copy_(arrays[name + ".b"])
+        layer.weight.copy_(torch.from_numpy(source.w[name + ".W"]).T)
+        layer.bias.copy_(torch.from_numpy(source.w[name + ".b"]))
         if bn is None:
             continue
         # Layers are in forward order, so every earlier batch norm is already set when this one is measured.
