@@ -4,6 +4,8 @@ The lifter here has throwaway random weights (shapes only): these tests
 check what is written and how, not how accurate it is.
 """
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +193,20 @@ def test_bad_input_fails_in_one_line_and_leaves_no_output(case, media, random_we
     assert f"{named}: " in lines[0]
     assert not out.exists()
 
+
+
+def test_quiet_silences_mediapipe_but_not_errors(media, random_weights, tmp_path):
+    """MediaPipe's C++ side logs to descriptor 2 directly: -q must still leave a clean terminal, errors excepted."""
+    command = [sys.executable, "-m", "monocap", "run", "-o", str(tmp_path / "out"), "--model", str(random_weights),
+               "--no-overlay", "-q"]
+    ok = subprocess.run(command + [str(media / "short_5frames.mp4")], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert (ok.stdout, ok.stderr) == ("", "")
+    assert (tmp_path / "out" / "short_5frames" / "poses3d.npz").is_file()
+    bad = _bad_input("truncated frames", media, tmp_path)  # MediaPipe runs on the first half, then decoding fails
+    failed = subprocess.run(command + [str(bad)], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("monocap run: error: ") and len(failed.stderr.strip().splitlines()) == 1
 
 # --- precomputed keypoints ------------------------------------------------------------------------
 

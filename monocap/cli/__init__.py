@@ -8,6 +8,9 @@ it. Errors the user can fix (bad input files, missing data) are raised as
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
 
 from . import batch, bench, export, lift, live, run, sample, train, view
@@ -44,10 +47,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the block, while Python's own stderr still reaches the terminal.
+
+    MediaPipe's C++ side (TFLite, absl) writes its log lines straight to descriptor 2 before any logging
+    setting of ours could apply (environment variables such as GLOG_minloglevel do not reach it), so `-q`
+    can only quieten it at the descriptor.
+    """
+    try:
+        python_writes_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, io.UnsupportedOperation):  # already redirected in Python (e.g. pytest's capture)
+        python_writes_fd2 = False
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    saved_stream = sys.stderr
+    if python_writes_fd2:
+        sys.stderr = open(os.dup(saved_fd), "w", buffering=1, encoding=saved_stream.encoding,
+                          errors=saved_stream.errors)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        if python_writes_fd2:
+            sys.stderr.close()
+            sys.stderr = saved_stream
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        with native_stderr_silenced() if args.quiet else contextlib.nullcontext():
+            return args.func(args) or 0
     except (UserError, FileNotFoundError, ValueError) as exc:
         print(f"monocap {args.command}: error: {exc}", file=sys.stderr)
         return 2
