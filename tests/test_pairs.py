@@ -6,7 +6,7 @@ import pytest
 
 from monocap.io.h36m import Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
 from monocap.skeleton import H36M17, MOCAP22
-from monocap.train.pairs import MIN_DEPTH_MM, AugmentConfig, PairSampler
+from monocap.train.pairs import MIN_DEPTH_MM, AugmentConfig, PairSampler, pose_rarity_weights
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +181,24 @@ def test_bone_scaling_gives_new_symmetric_proportions_and_keeps_joint_angles(s1)
         return np.stack([(unit(bone(c)) * unit(bone(p[c]))).sum(-1) for c in child], -1)
     np.testing.assert_allclose(bend_cosines(scaled.poses_cam_mm)[same], bend_cosines(plain.poses_cam_mm)[same],
                                atol=1e-4)
+
+
+def test_balance_draws_rare_poses_more_often(shared_data):
+    """A long walk and six seconds of sitting: balanced sampling raises the sitting share well above its 8 %."""
+    h36m = {s.action: s.joints_world_mm @ Z_UP_TO_Y_UP.T for s in load_h36m_poses(shared_data / "h36m", ("S1",))}
+    walk, sit = h36m["Walking 1"], h36m["Sitting 1"][:300]
+    frame_share = len(sit) / (len(walk) + len(sit))
+
+    weights = pose_rarity_weights(np.concatenate([walk, sit]), H36M17)
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[len(walk):].mean() > 2 * weights[:len(walk)].mean()
+    yaw = np.array([[np.cos(1.0), 0, np.sin(1.0)], [0, 1, 0], [-np.sin(1.0), 0, np.cos(1.0)]])
+    turned = pose_rarity_weights(np.concatenate([walk, sit]) @ yaw.T + [500, 0, -800], H36M17)
+    assert np.allclose(turned, weights)  # poses are compared by shape: facing and place do not count
+
+    def sitting_share(balance):
+        sampler = PairSampler([walk, sit], "h36m17", augment=AugmentConfig.none(), seed=2, balance=balance)
+        return np.mean([np.mean(sampler.sample(500, 1).sequence_index == 1) for _ in range(10)])
+    assert sitting_share(0.0) == pytest.approx(frame_share, abs=0.02)
+    assert sitting_share(1.0) > 2 * frame_share
+    assert frame_share < sitting_share(0.5) < sitting_share(1.0)

@@ -43,6 +43,9 @@ def add_parser(sub, parents):
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
+    p.add_argument("--balance-poses", dest="balance", type=float, default=0.0, metavar="P",
+                   help="lifter: draw rare poses more often, frame weight = (1 / its pose cluster's size) ** P "
+                        "(0: every frame equally; 1: every cluster equally)")
     p.add_argument("--init", metavar="MODEL",
                    help="lifter: start the per-frame network from this lifter's weights (default, h36m or a .npz "
                         "of the same width and blocks), e.g. --init default to fine-tune the open-data model")
@@ -71,7 +74,7 @@ def run(args) -> int:
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
                           blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
                           eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
-                          init=args.init)
+                          balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)
     meta = trainer.run()
     if not args.quiet:

@@ -43,6 +43,7 @@ class TrainConfig(RunConfig):
     temporal_channels: int = 128
     dropout: float = 0.1
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
+    balance: float = 0.0  # rare poses drawn more often (`PairSampler`'s ``balance``)
     init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
 
 
@@ -62,7 +63,7 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
         va_seqs, va_cams = split(("S8",))
         augment = replace(AugmentConfig.clean(), bone_scale_std=cfg.bone_scale_std)
         train = PairSampler(tr_seqs, "h36m17", cameras=tr_cams, real_camera_share=0.8, augment=augment,
-                            seed=cfg.seed)
+                            seed=cfg.seed, balance=cfg.balance)
         val = PairSampler(va_seqs, "h36m17", cameras=va_cams, real_camera_share=1.0,
                           augment=AugmentConfig.none(), seed=12345)
     elif cfg.data == "open":
@@ -70,7 +71,7 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
         tr = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "train")]
         va = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "test")]
         augment = replace(AugmentConfig.detector(), bone_scale_std=cfg.bone_scale_std)
-        train = PairSampler(tr, "mocap22", augment=augment, seed=cfg.seed)
+        train = PairSampler(tr, "mocap22", augment=augment, seed=cfg.seed, balance=cfg.balance)
         val = PairSampler(va, "mocap22", augment=AugmentConfig.none(), seed=12345)
     else:
         raise ValueError(f"unknown training data {cfg.data!r}: use 'open' or 'h36m'")

@@ -2,9 +2,10 @@
 
 One call to `PairSampler.sample` runs this pipeline, vectorised over the batch:
 
-1. Windows: a sequence is chosen with probability ∝ its length, a window of
-   consecutive frames is cut from it and resampled with a random playback
-   speed (linear interpolation), so temporal models see a range of speeds.
+1. Windows: a frame is chosen, uniformly or (``balance`` > 0) favouring rare
+   poses (`pose_rarity_weights`), and a window of consecutive frames is cut
+   from its sequence and resampled with a random playback speed
+   (linear interpolation), so temporal models see a range of speeds.
 2. Pose: optional uniform scaling of the whole body about its mean root
    (people differ in size; the mm targets scale with it).
 3. Camera: one of the given real cameras, or a virtual camera placed anywhere
@@ -211,16 +212,22 @@ class PairSampler:
         (mirroring still applies).
     virtual_camera: the distribution of virtual cameras.
     model_fps: the frame rate of the sampled windows.
-    Sequences are chosen ∝ their length and a window's start uniformly among
-    those that keep it inside the sequence; a window longer than its sequence
-    repeats the last frame. The random state is the public `rng` (save and
-    restore its ``bit_generator.state`` to resume deterministically).
+    balance: 0 draws every frame equally often; > 0 draws frame i ∝
+        `pose_rarity_weights` ** balance, so rare poses (sitting, crouching,
+        lying) are seen more often than their share of the recordings.
+    Without balance, a window starts anywhere in the drawn frame's sequence
+    that keeps it inside; with balance, it is centred on the drawn frame where
+    it fits, else moved inside. A window longer than its sequence repeats the
+    last frame.
+    The random state is the public `rng` (save and restore its
+    ``bit_generator.state`` to resume deterministically).
     """
 
     def __init__(self, sequences: list[np.ndarray], joint_set: str = "mocap22",
                  cameras: list[Camera] | list[list[Camera]] | None = None, real_camera_share: float = 1.0,
                  augment: AugmentConfig = AugmentConfig.detector(), fps: float = 50.0, seed: int = 0,
-                 virtual_camera: VirtualCameraConfig = VirtualCameraConfig(), model_fps: float = 50.0):
+                 virtual_camera: VirtualCameraConfig = VirtualCameraConfig(), model_fps: float = 50.0,
+                 balance: float = 0.0):
         self.joints: JointSet = _joint_set(joint_set)
         if not sequences:
             raise ValueError("no sequences to sample from")
@@ -230,6 +237,10 @@ class PairSampler:
         self.lengths = np.array([len(s) for s in sequences])
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         self.frames = np.concatenate(sequences).astype(np.float32)
+        self._frame_cdf = None  # uniform over frames
+        if balance > 0:
+            weights = pose_rarity_weights(self.frames, self.joints) ** balance
+            self._frame_cdf = np.cumsum(weights / weights.sum())
         self.augment, self.camera_config = augment, virtual_camera
         self.fps, self.model_fps = float(fps), float(model_fps)
         self.rng = np.random.default_rng(seed)
@@ -333,11 +344,18 @@ class PairSampler:
     def _sample_windows(self, B: int, W: int):
         """Sequence index (B,), source frame positions (B, W) and interpolated world poses (B, W, J, 3)."""
         rng = self.rng
-        seq = np.searchsorted(self.offsets[1:], rng.integers(self.offsets[-1], size=B), side="right")
+        if self._frame_cdf is None:
+            frame = rng.integers(self.offsets[-1], size=B)
+        else:
+            frame = np.minimum(np.searchsorted(self._frame_cdf, rng.random(B), side="right"), self.offsets[-1] - 1)
+        seq = np.searchsorted(self.offsets[1:], frame, side="right")
         step = rng.uniform(*self.augment.speed, size=B) * self.fps / self.model_fps
         length = self.lengths[seq]
         n_starts = np.maximum(np.floor(length - 1 - step * (W - 1)), 0) + 1
-        start = np.floor(rng.random(B) * n_starts)
+        if self._frame_cdf is None:  # (the draws of the shipped models' training: keep them reproducible)
+            start = np.floor(rng.random(B) * n_starts)
+        else:
+            start = np.clip(np.floor(frame - self.offsets[seq] - step * (W - 1) / 2), 0, n_starts - 1)
         positions = np.minimum(start[:, None] + step[:, None] * np.arange(W), (length - 1)[:, None])
         i0 = np.floor(positions).astype(np.int64)
         i1 = np.minimum(i0 + 1, (length - 1)[:, None])
@@ -489,6 +507,41 @@ class PairSampler:
 
 
 # -- helpers without sampler state -------------------------------------------------
+def pose_rarity_weights(frames: np.ndarray, joints: JointSet, radius_mm: float = 100.0, reference: int = 10000,
+                        seed: int = 0) -> np.ndarray:
+    """(T,) weights, one per frame of (T, J, 3) Y-up poses, mean 1: high for poses few other frames share.
+
+    Recorded mocap is mostly standing and walking. A frame's weight is 1 /
+    (1 + the number of frames, among a random `reference` sample, whose pose
+    lies within `radius_mm` of it, as root-mean-square distance over the
+    first 17 joints). Poses are compared by their shape only: root-relative,
+    turned about the vertical so that the hips face one way. (A count within
+    a fixed radius, not k-means clusters: k-means places its centres where the
+    frames are dense, so all clusters come out about the same size.)
+    """
+    shapes = _pose_shapes(frames, joints)
+    rng = np.random.default_rng(seed)
+    ref = shapes[rng.choice(len(shapes), min(reference, len(shapes)), replace=False)]
+    ref_sq = (ref ** 2).sum(1)
+    limit = radius_mm ** 2 * 17  # squared distance over 17 joints at that RMS
+    counts = np.concatenate([
+        ((chunk ** 2).sum(1)[:, None] + ref_sq[None] - 2 * chunk @ ref.T < limit).sum(1)
+        for chunk in np.array_split(shapes, max(1, len(shapes) // 4096))])
+    weights = 1.0 / (1.0 + counts)
+    return weights * (len(weights) / weights.sum())
+
+
+def _pose_shapes(frames: np.ndarray, joints: JointSet) -> np.ndarray:
+    """(T, 51) root-relative H36M17 joints (mm) turned about +y so that the hip line points along +x."""
+    body = frames[:, :17] - frames[:, :1]
+    hips = body[:, joints.index("l_hip")] - body[:, joints.index("r_hip")]
+    yaw = np.arctan2(hips[:, 2], hips[:, 0])
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    x, z = body[..., 0], body[..., 2]
+    turned = np.stack([c * x + s * z, body[..., 1], -s * x + c * z], axis=-1)
+    return turned.reshape(len(frames), -1).astype(np.float32)
+
+
 def _joint_set(name: str) -> JointSet:
     js = joint_set(name)
     if js.name not in ("mocap22", "h36m17"):
