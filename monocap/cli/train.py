@@ -44,8 +44,8 @@ def add_parser(sub, parents):
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
     p.add_argument("--balance-poses", dest="balance", type=float, default=0.0, metavar="P",
-                   help="lifter: draw rare poses more often, frame weight = (1 / its pose cluster's size) ** P "
-                        "(0: every frame equally; 1: every cluster equally)")
+                   help="lifter: draw rare poses more often: a frame's weight is (1 / (1 + the frames whose pose "
+                        "lies within 100 mm of it)) ** P (0: every frame equally; e.g. 0.5)")
     p.add_argument("--init", metavar="MODEL",
                    help="lifter: start the per-frame network from this lifter's weights (default, h36m or a .npz "
                         "of the same width and blocks), e.g. --init default to fine-tune the open-data model")
