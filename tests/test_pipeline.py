@@ -194,7 +194,6 @@ def test_bad_input_fails_in_one_line_and_leaves_no_output(case, media, random_we
     assert not out.exists()
 
 
-
 def test_quiet_silences_mediapipe_but_not_errors(media, random_weights, tmp_path):
     """MediaPipe's C++ side logs to descriptor 2 directly: -q must still leave a clean terminal, errors excepted."""
     command = [sys.executable, "-m", "monocap", "run", "-o", str(tmp_path / "out"), "--model", str(random_weights),
