@@ -75,24 +75,28 @@ def import_frame_weights(net: LiftNet, path: str | Path, inputs: torch.Tensor) -
     for key in ("n_joints", "width", "blocks"):
         if source.config.get(key) != net.config[key]:
             raise ValueError(f"{path}: {key} is {source.config.get(key)}, the network to train has {net.config[key]}")
-    for name, (layer, bn) in _frame_layers(net).items():
-        layer.weight.copy_(torch.from_numpy(source.w[name + ".W"]).T)
-        layer.bias.copy_(torch.from_numpy(source.w[name + ".b"]))
-        if bn is None:
-            continue
-        # Layers are in forward order, so every earlier batch norm is already set when this one is measured.
-        seen = {}
-        hook = bn.register_forward_hook(lambda _m, args, _out: seen.setdefault("z", args[0]))
-        was_training = net.training
-        net.eval()  # no dropout while measuring
-        net.trunk(inputs)
-        net.train(was_training)
-        hook.remove()
-        mean, var = seen["z"].mean(0), seen["z"].var(0, unbiased=False)
+
+    def pass_through(bn: torch.nn.BatchNorm1d, args) -> None:
+        # Runs just before the batch norm: it then maps its input to itself, so every later
+        # batch norm is measured on the file's function, all in one forward pass.
+        mean, var = args[0].mean(0), args[0].var(0, unbiased=False)
         bn.weight.copy_(torch.sqrt(var + bn.eps))
         bn.bias.copy_(mean)
         bn.running_mean.copy_(mean)
         bn.running_var.copy_(var)
+
+    hooks = []
+    for name, (layer, bn) in _frame_layers(net).items():
+        layer.weight.copy_(torch.from_numpy(source.w[name + ".W"]).T)
+        layer.bias.copy_(torch.from_numpy(source.w[name + ".b"]))
+        if bn is not None:
+            hooks.append(bn.register_forward_pre_hook(pass_through))
+    was_training = net.training
+    net.eval()  # no dropout while measuring; each batch norm uses the running statistics just set
+    net.trunk(inputs)
+    net.train(was_training)
+    for hook in hooks:
+        hook.remove()
 
 
 def save_weight_file(path: str | Path, arrays: dict[str, np.ndarray], config: dict) -> None:
