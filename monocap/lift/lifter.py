@@ -19,7 +19,7 @@ from ..camera import Intrinsics
 from ..io.motion import interpolate_times
 from ..skeleton import H36M17, to_h36m17
 from .canonical import CanonicalInput, canonicalize, estimate_root, mirror_pose, to_camera_frame
-from .model import LiftModel
+from .model import CHUNK, LiftModel
 
 MODELS = {
     "default": "default.npz",  # open data only (CMU + HDM05): free to use
@@ -63,9 +63,10 @@ class LiftResult:
 class Lifter:
     """A loaded lifting model; call it on keypoint arrays."""
 
-    def __init__(self, model: str | Path = "default", min_joints: int = 6):
+    def __init__(self, model: str | Path = "default", min_joints: int = 6, threads: int | None = None):
+        """``threads``: CPU threads of the network (onnxruntime); None: one per CPU this process may use."""
         self.model_name = str(model)
-        self.model = LiftModel.load(model_path(model))
+        self.model = LiftModel.load(model_path(model), threads)
         self.min_joints = min_joints
 
     @property
@@ -86,6 +87,18 @@ class Lifter:
         kp = np.asarray(keypoints_px, dtype=np.float64)
         sc = np.ones(kp.shape[:-1]) if scores is None else np.asarray(scores, dtype=np.float64)
         kp, sc = to_h36m17(kp, sc, joint_format)
+        if temporal:
+            return self._lift(kp, sc, intrinsics, temporal, causal, fps, flip_test)
+        # Frames are independent: lift them in blocks, so that every intermediate array stays in cache.
+        flat_kp, flat_sc = kp.reshape(-1, *kp.shape[-2:]), sc.reshape(-1, sc.shape[-1])
+        blocks = [self._lift(flat_kp[i:i + CHUNK], flat_sc[i:i + CHUNK], intrinsics, False, False, None, flip_test)
+                  for i in range(0, max(len(flat_kp), 1), CHUNK)]
+        return LiftResult(np.concatenate([b.poses3d_mm for b in blocks]).reshape(*kp.shape[:-1], 3),
+                          np.concatenate([b.root_cam_mm for b in blocks]).reshape(*kp.shape[:-2], 3))
+
+    def _lift(self, kp: np.ndarray, sc: np.ndarray, intrinsics: Intrinsics, temporal: bool, causal: bool,
+              fps: float | None, flip_test: bool) -> LiftResult:
+        """`__call__` on H36M17 keypoints (..., 17, 2) px and scores (..., 17)."""
         sc = np.clip(sc, 0.0, 1.0)
         kp_norm = intrinsics.pixels_to_normalized(kp)
         kp_norm = np.where(sc[..., None] > 0, kp_norm, 0.0)
