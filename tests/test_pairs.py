@@ -202,3 +202,5 @@ def test_balance_draws_rare_poses_more_often(shared_data):
     assert sitting_share(0.0) == pytest.approx(frame_share, abs=0.02)
     assert sitting_share(1.0) > 2 * frame_share
     assert frame_share < sitting_share(0.5) < sitting_share(1.0)
+    with pytest.raises(ValueError, match="balance must be 0 or more"):
+        sitting_share(-0.5)

@@ -43,7 +43,7 @@ def add_parser(sub, parents):
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
-    p.add_argument("--balance-poses", dest="balance", type=float, default=0.0, metavar="P",
+    p.add_argument("--balance-poses", dest="balance", type=_non_negative, default=0.0, metavar="P",
                    help="lifter: draw rare poses more often: a frame's weight is (1 / (1 + the frames whose pose "
                         "lies within 100 mm of it)) ** P (0: every frame equally; e.g. 0.5)")
     p.add_argument("--init", metavar="MODEL",
@@ -54,6 +54,16 @@ def add_parser(sub, parents):
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
     p.add_argument("--eval-every", type=int, default=2000)
     p.set_defaults(func=run)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
+    return value
 
 
 def run(args) -> int:

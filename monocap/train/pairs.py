@@ -231,6 +231,8 @@ class PairSampler:
         self.joints: JointSet = _joint_set(joint_set)
         if not sequences:
             raise ValueError("no sequences to sample from")
+        if balance < 0:
+            raise ValueError(f"balance must be 0 or more (a negative power would favour common poses), got {balance}")
         for i, s in enumerate(sequences):
             if s.ndim != 3 or s.shape[1:] != (len(self.joints), 3) or len(s) == 0:
                 raise ValueError(f"sequence {i} has shape {s.shape}; expected (T, {len(self.joints)}, 3)")
