@@ -1,5 +1,6 @@
 """Evaluation metrics for 3D poses; see `monocap.eval.metrics`."""
-from monocap.eval.metrics import (
+from monocap.eval.metrics import (  # noqa: F401  (the public names, listed once in metrics.__all__)
+    __all__,
     accel_error,
     auc3d,
     bone_length_std,
@@ -10,15 +11,3 @@ from monocap.eval.metrics import (
     pck3d,
     procrustes_align,
 )
-
-__all__ = [
-    "mpjpe",
-    "pa_mpjpe",
-    "procrustes_align",
-    "n_mpjpe",
-    "pck3d",
-    "auc3d",
-    "mpjve",
-    "accel_error",
-    "bone_length_std",
-]
