@@ -8,7 +8,9 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import signal
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -449,6 +451,35 @@ def test_ray_engine_writes_what_monocap_run_writes(media, random_weights, tmp_pa
     check_outdir(out, rows)
     assert_same_as_monocap_run(out / "clip", clip, ["--model", str(random_weights), "--no-overlay"],
                                tmp_path / "single")
+
+
+def test_ray_engine_runs_on_a_cluster_started_apart(media, random_weights, tmp_path):
+    """`--address`: a Ray head started by `ray start` (as on a cluster), with token authentication."""
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Head and client share the token through the environment. Both run as commands of their own: Ray reads
+    # its authentication settings once per process.
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    subprocess.run(ray_cli + ["start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                              "--disable-usage-stats"], check=True, capture_output=True, timeout=120, env=env)
+    try:
+        clip = tmp_path / "clip.mp4"
+        os.link(media / "short_5frames.mp4", clip)
+        out = tmp_path / "out"
+        batch = subprocess.run([sys.executable, "-m", "monocap", "batch", str(clip), "-o", str(out), "--engine", "ray",
+                                "--address", f"127.0.0.1:{port}", "--model", str(random_weights), "--no-overlay",
+                                "-q"], capture_output=True, text=True, timeout=300, env=env)
+        assert batch.returncode == 0, batch.stderr[-2000:]
+        rows = manifest_rows(out)
+        assert rows["clip"]["status"] == "ok"
+        check_outdir(out, rows)
+        assert_same_as_monocap_run(out / "clip", clip, ["--model", str(random_weights), "--no-overlay"],
+                                   tmp_path / "single")
+    finally:
+        subprocess.run(ray_cli + ["stop", "--force"], capture_output=True, timeout=120, env=env)
 
 
 # --- benchmark ------------------------------------------------------------------------------------

@@ -331,7 +331,10 @@ class RayPool:
                 try:
                     ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
                 except Exception as err:  # Ray raises ConnectionError, RuntimeError, ... for an unreachable cluster
-                    raise ValueError(f"--address {self.address}: cannot connect to a Ray cluster there ({err})") \
+                    hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                        "; a cluster with token authentication (what `ray start --head` sets up since Ray 2.59) "
+                        "also needs RAY_AUTH_MODE=token here, with its token in RAY_AUTH_TOKEN or ~/.ray/auth_token")
+                    raise ValueError(f"--address {self.address}: cannot connect to a Ray cluster there ({err}){hint}") \
                         from None
         actor_class = ray.remote(num_cpus=1)(_RayWorker)
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
