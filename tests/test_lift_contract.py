@@ -114,9 +114,10 @@ def test_valid_input_reads_back(tmp_path):
     assert inp.fps is None and inp.intrinsics == Intrinsics.from_fov(640, 480)
 
 
-def test_cli_single_and_causal_exclude_each_other(tmp_path, capsys):
+@pytest.mark.parametrize("flags", [["--single", "--causal"], ["--flip-test", "--hypotheses", "3"]])
+def test_cli_rejects_flags_that_exclude_each_other(tmp_path, capsys, flags):
     path = _write(tmp_path / "ok.npz", _valid())
-    assert main(["lift", str(path), str(tmp_path / "out.npz"), "--single", "--causal"]) == 2
+    assert main(["lift", str(path), str(tmp_path / "out.npz"), *flags]) == 2
     assert "exclude each other" in capsys.readouterr().err
     assert not (tmp_path / "out.npz").exists()
 
@@ -210,7 +211,7 @@ def test_multi_person_input_gives_one_track_per_person(tmp_path, random_weights,
         assert out["poses3d"].shape == (2, 7, 17, 3) and out["root_cam_mm"].shape == (2, 7, 3)
 
 
-@pytest.mark.parametrize("flags", [["--single"], ["--temporal"], ["--causal"], ["--single", "--flip-test"]])
+@pytest.mark.parametrize("flags", [["--single"], ["--temporal"], ["--causal"], ["--single", "--no-flip-test"]])
 def test_cli_lifts_a_single_frame(tmp_path, random_weights, capsys, flags):
     inp = _write(tmp_path / "in.npz", _valid(keypoints=np.full((1, 17, 2), 300.0) + np.arange(34).reshape(17, 2),
                                              scores=None))
@@ -220,7 +221,7 @@ def test_cli_lifts_a_single_frame(tmp_path, random_weights, capsys, flags):
     with np.load(out) as res:
         assert res["poses3d"].shape == (1, 17, 3) and np.isfinite(res["poses3d"]).all()
         assert bool(res["temporal"]) == ("--single" not in flags) and bool(res["causal"]) == ("--causal" in flags)
-        assert bool(res["flip_test"]) == ("--flip-test" in flags)
+        assert bool(res["flip_test"]) == ("--no-flip-test" not in flags)  # on by default, as in `monocap run`
 
 
 # -- accuracy with the shipped weights (skipped until they are trained) --------------------------------

@@ -200,18 +200,18 @@ def _pair(arrays, key: str, meaning: str, fail, positive: bool) -> tuple[float, 
 
 
 def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: bool = False,
-                hypotheses: int = 0, sampler: HypothesisLifter | None = None, flip_test: bool = False) -> dict:
+                hypotheses: int = 0, sampler: HypothesisLifter | None = None, flip_test: bool = True) -> dict:
     """Lift a validated input; returns the output file's arrays (see the module docstring).
 
-    ``flip_test``: average with the lift of the mirror image (`Lifter.__call__`).
+    ``flip_test``: average with the lift of the mirror image (`Lifter.__call__`), as `monocap run` does;
+    ignored with hypotheses, which replace the lifted poses.
 
     ``hypotheses`` > 0 draws that many poses per frame with ``sampler`` (default:
     `HypothesisLifter.matching(lifter)`) and reports their mean and spread.
     """
     if causal and not temporal:
         raise ValueError("causal lifting is temporal: use temporal=True with causal=True")
-    if flip_test and hypotheses > 0:
-        raise ValueError("flip_test applies to the deterministic lifter; hypotheses replace its poses")
+    flip_test = flip_test and hypotheses == 0
     intr = inp.intrinsics
     result = lifter(inp.keypoints, inp.scores, intr, inp.joint_format, temporal=temporal, causal=causal,
                     fps=inp.fps, flip_test=flip_test)
@@ -242,7 +242,7 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
 
 def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "default", temporal: bool = True,
               causal: bool = False, lifter: Lifter | None = None, hypotheses: int = 0,
-              sampler: HypothesisLifter | None = None, flip_test: bool = False) -> dict:
+              sampler: HypothesisLifter | None = None, flip_test: bool = True) -> dict:
     """Lift the keypoints in ``in_path`` to 3D and write ``out_path`` (both .npz, see the module docstring).
 
     ``model``: "default" (open data), "h36m" (research only) or a weight
