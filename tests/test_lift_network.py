@@ -50,3 +50,12 @@ def test_single_frame_lifting_in_blocks_matches_frame_by_frame(shared_data):
         np.testing.assert_allclose(whole.poses3d_mm[p, t], alone.poses3d_mm, atol=1e-3)
         np.testing.assert_allclose(whole.root_cam_mm[p, t], alone.root_cam_mm, atol=1e-2)
     assert np.isnan(whole.poses3d_mm[0, 9]).all() and np.isfinite(whole.poses3d_mm[0, 10]).all()
+
+
+@pytest.mark.parametrize("shape", [(0, 17, 2), (3, 0, 17, 2), (0, 5, 17, 2)])
+@pytest.mark.parametrize("temporal", [False, True])
+def test_no_frames_or_no_people_lift_to_empty_arrays(shape, temporal):
+    """A track list can be empty (nobody in the video): the lifter returns empty arrays of the right shape."""
+    result = Lifter("default")(np.zeros(shape), None, Intrinsics.from_fov(640, 480), temporal=temporal,
+                               flip_test=True)
+    assert result.poses3d_mm.shape == (*shape[:-1], 3) and result.root_cam_mm.shape == (*shape[:-2], 3)

@@ -42,7 +42,8 @@ class CanonicalInput:
     def as_vector(self) -> np.ndarray:
         """(..., 3J) float32: the flat network input [x, y per joint, then scores]."""
         lead = self.features.shape[:-2]
-        return np.concatenate([self.features.reshape(*lead, -1), self.scores], axis=-1).astype(np.float32)
+        flat = self.features.reshape(*lead, 2 * self.features.shape[-2])
+        return np.concatenate([flat, self.scores], axis=-1).astype(np.float32)
 
     def mirrored(self) -> "CanonicalInput":
         """The input of the person's mirror twin: x → -x in the virtual camera, left and right joints swapped."""

@@ -117,7 +117,8 @@ class Lifter:
         """Root-relative poses (..., 17, 3) mm in the virtual camera."""
         x = canon.as_vector()
         if temporal:
-            return self._temporal(x.reshape(-1, *x.shape[-2:]), causal, fps).reshape(*x.shape[:-1], 17, 3)
+            sequences = x.reshape(int(np.prod(x.shape[:-2])), *x.shape[-2:])
+            return self._temporal(sequences, causal, fps).reshape(*x.shape[:-1], 17, 3)
         return self.model.single(x)
 
     def _temporal(self, x: np.ndarray, causal: bool, fps: float | None) -> np.ndarray:

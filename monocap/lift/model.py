@@ -77,7 +77,8 @@ class LiftModel:
         flat = x.reshape(-1, x.shape[-1])
         out = np.empty((len(flat), self.n_joints, 3), dtype=np.float32)
         for i in range(0, len(flat), CHUNK):
-            out[i:i + CHUNK] = self._to_mm(self._frame_network.run(["pose"], {"inputs": flat[i:i + CHUNK]})[0])
+            block = np.ascontiguousarray(flat[i:i + CHUNK])
+            out[i:i + CHUNK] = self._to_mm(self._frame_network.run(["pose"], {"inputs": block})[0])
         return out.reshape(*x.shape[:-1], self.n_joints, 3)
 
     def temporal(self, inputs: np.ndarray, causal: bool = False) -> np.ndarray:
@@ -89,7 +90,11 @@ class LiftModel:
         squeeze = x.ndim == 2
         x = x[None] if squeeze else x
         B, T, _ = x.shape
-        h, pose = self._frame_network.run(["hidden", "pose"], {"inputs": x.reshape(B * T, -1)})
+        if B * T == 0:
+            out = np.zeros((B, T, self.n_joints, 3), np.float32)
+            return out[0] if squeeze else out
+        h, pose = self._frame_network.run(["hidden", "pose"],
+                                          {"inputs": np.ascontiguousarray(x.reshape(B * T, x.shape[-1]))})
         pose = pose.reshape(B, T, -1)
         head = "heads.causal" if causal else "heads.centered"
         z = _relu(self._linear(head + ".inp", h)).reshape(B, T, -1)
