@@ -19,7 +19,7 @@ from monocap.cli import main  # noqa: E402
 from monocap.io.results import RunResult, staged_folder  # noqa: E402
 from monocap.lift.lifter import Lifter  # noqa: E402
 from monocap.run import CameraSpec  # noqa: E402
-from monocap.skeleton import COCO17, H36M17  # noqa: E402
+from monocap.skeleton import COCO17, H36M17, bone_lengths  # noqa: E402
 
 # The `monocap lift` output contract, which poses3d.npz extends.
 LIFT_CONTRACT_KEYS = {"poses3d", "joint_names", "root_cam_mm", "focal", "center", "image_size", "model", "licence",
@@ -270,6 +270,18 @@ def test_streamed_poses_equal_causal_lifting_of_the_whole_track(demo_run, random
     whole = Lifter(random_weights)(streamed_kp, streamed_sc, pipeline.camera.intrinsics(tuple(size.astype(int))),
                                    "coco17", temporal=True, causal=True, fps=50.0)
     np.testing.assert_allclose(np.stack([r.poses3d_mm[0] for r in results]), whole.poses3d_mm, atol=0.05)
+    assert all(r.skeletons is None for r in results)
+
+    # With skeletons: the same poses, and each frame's skeleton from past frames (monocap.fit.causal).
+    fitted = list(pipeline.stream(keypoints, skeletons=True))
+    np.testing.assert_array_equal(np.stack([r.poses3d_mm for r in fitted]), np.stack([r.poses3d_mm for r in results]))
+    joints = np.stack([r.skeletons.joints_cam_mm[0] for r in fitted])
+    assert np.isfinite(joints).all()
+    np.testing.assert_allclose(joints[:, 0], np.stack([r.joints_cam_mm[0, 0] for r in fitted]), atol=1e-3)
+    settled = np.array([r.skeletons.settled[0] for r in fitted])
+    assert not settled[:49].any() and settled[49:].all()  # one second at 50 fps
+    lengths = bone_lengths(joints)
+    assert lengths[49:].std(axis=0).max() < 1e-6 and lengths[:49].std(axis=0).max() > 0.1
 
 
 # --- camera and output folder ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ Steps (whole sequence, offline):
 3. Ground and contacts (`monocap.fit.ground`): the floor plane and, per
    frame, which foot stands on it, from the raw joints.
 4. Inverse kinematics to an initial pose per frame, in closed form
-   (`_initial_pose`), then Gauss-Newton (Levenberg-Marquardt) on all frames
+   (`closed_form_pose`), then Gauss-Newton (Levenberg-Marquardt) on all frames
    at once over the joint rotations and the root position, minimising
 
    - 3D: distance of every joint, relative to the pelvis, to the lifted one,
@@ -270,7 +270,7 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     focal = 0.5 * (intrinsics.fx + intrinsics.fy)
     anchor = raw.copy()
     anchor[..., 2] += (whittaker_smooth(raw[:, 0, 2], fps, config.root_depth_cutoff_hz) - raw[:, 0, 2])[:, None]
-    local, root_fit, fitted = _initial_pose(_on_rig(raw), directions, config), anchor[:, 0].copy(), raw
+    local, root_fit, fitted = closed_form_pose(on_rig(raw), directions, config), anchor[:, 0].copy(), raw
     for _ in range(max(1, config.contact_passes)):
         ground, contacts = estimate_ground(fitted, fps, shin)
         problem = _Problem(anchor, present, keypoints_norm, sc_2d, focal, fps, ground,
@@ -282,7 +282,7 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     rot_w, t_w = world[:3, :3], world[:3, 3]
     local_world = local.copy()
     local_world[:, 0] = rot_w @ local[:, 0]
-    motion = _motion(f"track{track_id}", local_world, root_fit @ rot_w.T + t_w, offsets, fps)
+    motion = skeleton_motion(f"track{track_id}", local_world, root_fit @ rot_w.T + t_w, offsets, fps)
     positions_world = forward_kinematics(motion)[0][:, TO_H36M]
     return FittedPerson(track_id, first_frame, float(fps), motion, positions_world, fitted, raw, bones, world,
                         contacts, present, ground, jitter)
@@ -373,7 +373,7 @@ def rest_offsets(bone_lengths_mm: np.ndarray, directions: np.ndarray = REST_DIRE
     return offsets
 
 
-def _on_rig(joints_mm: np.ndarray) -> np.ndarray:
+def on_rig(joints_mm: np.ndarray) -> np.ndarray:
     """(T, 17, 3) H36M17 joints → (T, 21, 3) RIG21 joints, those on their parents placed there."""
     out = np.empty((len(joints_mm), NUM_JOINTS, 3))
     out[:, TO_H36M] = joints_mm
@@ -406,7 +406,7 @@ def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def _motion(name: str, local: np.ndarray, root: np.ndarray, offsets: np.ndarray, fps: float) -> Motion:
+def skeleton_motion(name: str, local: np.ndarray, root: np.ndarray, offsets: np.ndarray, fps: float) -> Motion:
     return Motion(name, list(RIG21.joints), PARENTS.copy(), offsets, END_SITES.copy(), local, root, float(fps))
 
 
@@ -471,12 +471,15 @@ def _kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def _initial_pose(joints: np.ndarray, directions: np.ndarray, config: FitConfig) -> np.ndarray:
+def closed_form_pose(joints: np.ndarray, directions: np.ndarray, config: FitConfig,
+                     turn_torso: bool = False) -> np.ndarray:
     """Local rotations (T, 21, 3, 3) of the skeleton pointing every bone along the lifted one (closed form).
 
-    joints: (T, 21, 3) RIG21 (`_on_rig`); directions: (17, 3) H36M17 rest
+    joints: (T, 21, 3) RIG21 (`on_rig`); directions: (17, 3) H36M17 rest
     directions. Multi-child joints (pelvis, thorax) take the best rotation of
-    their child directions (Kabsch; the joints on them stay unturned); hips
+    their child directions (Kabsch); the joints on them (`ON_PARENT`) stay
+    unturned, leaving their turns to the fit, or with ``turn_torso`` swing
+    their bone onto the lifted one like the spine (live use); hips
     and shoulders turn the thigh / upper arm onto the bone and the hinge axis
     of the knee / elbow onto the normal of the limb's bending plane; spine
     and neck bend the least that reaches the bone.
@@ -496,7 +499,7 @@ def _initial_pose(joints: np.ndarray, directions: np.ndarray, config: FitConfig)
         p = PARENTS[j]
         parent = glob[:, p] if p >= 0 else np.eye(3)
         kids = CHILDREN[j]
-        if not kids or j in ON_PARENT:
+        if not kids or (j in ON_PARENT and not turn_torso):
             glob[:, j] = parent
             continue
         if len(kids) > 1:
@@ -586,7 +589,7 @@ class _Problem:
 
     def _fk(self, local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """RIG21 positions (T, 21, 3) and global rotations (T, 21, 3, 3), camera frame."""
-        return forward_kinematics(_motion("fit", local, root, self.offsets, self.fps))
+        return forward_kinematics(skeleton_motion("fit", local, root, self.offsets, self.fps))
 
     # Residuals, each (T, ...) with its weight; the cost is the weighted sum of squares. Positions in
     # the residuals are the H36M17 joints (T, 17, 3), which the data terms are about.
