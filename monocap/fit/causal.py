@@ -86,18 +86,19 @@ class CausalSkeleton:
                             np.zeros(K, bool))
         for k, track_id in enumerate(ids):
             track = self._tracks.setdefault(track_id, _Track())
-            if np.isfinite(joints[k]).all():
+            posed = np.isfinite(joints[k]).all()
+            if posed:
                 self._learn(track, joints[k], scores[k])
+            if track.bones is None:  # no pose yet
+                continue
+            offsets = rest_offsets(track.bones, track.directions)
+            out.offsets_mm[k], out.bone_lengths_mm[k], out.settled[k] = offsets, track.bones, track.settled
+            if posed:
                 local = closed_form_pose(on_rig(_rechain(joints[k], track.bones)[None]), track.directions,
                                          self.config, turn_torso=True)
-                offsets = rest_offsets(track.bones, track.directions)
                 motion = skeleton_motion("live", local, joints[k][None, 0], offsets, self.fps)
                 out.joints_cam_mm[k] = forward_kinematics(motion)[0][0, TO_H36M]
                 out.local_rotations[k] = local[0]
-            if track.bones is not None:
-                out.bone_lengths_mm[k] = track.bones
-                out.offsets_mm[k] = rest_offsets(track.bones, track.directions)
-            out.settled[k] = track.settled
         return out
 
     def _learn(self, track: _Track, joints: np.ndarray, scores: np.ndarray) -> None:
