@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ pytest.importorskip("mediapipe")
 
 from monocap.cli import main  # noqa: E402
 from monocap.io.video import open_source  # noqa: E402
-from monocap.run.live import LiveSource  # noqa: E402
+from monocap.run import Pipeline  # noqa: E402
+from monocap.run.live import LiveRenderer, LiveSource  # noqa: E402
 from monocap.viz.overlay import Canvas  # noqa: E402
 
 
@@ -45,6 +47,18 @@ def test_a_slow_consumer_gets_the_newest_frame_and_skips_the_rest(clip):
     assert indices[0] == 0 and indices[-1] == 4 and len(indices) < 5, "the last frame is never dropped"
     assert indices == sorted(set(indices)), indices
     assert live.skipped == 5 - len(indices)
+
+
+def test_skeleton_option_draws_the_live_skeletons_in_the_3d_view(clip, random_weights, capsys):
+    last = list(Pipeline("mediapipe", random_weights).stream(clip, skeletons=True))[-1]
+    assert last.skeletons is not None and np.isfinite(last.skeletons.joints_cam_mm).all()
+    canvases = [LiveRenderer((960, 540), 5.0)(r).copy() for r in (last, replace(last, skeletons=None))]
+    split = canvases[0].shape[1] // 2
+    np.testing.assert_array_equal(canvases[0][:, :split], canvases[1][:, :split])  # the frame and its 2D
+    assert np.abs(canvases[0][:, split:].astype(int) - canvases[1][:, split:]).sum() > 0  # another 3D pose
+    assert main(["live", "--camera", str(clip), "--no-window", "--skeleton", "--model", str(random_weights),
+                 "-q"]) == 0
+    assert "frames processed" in capsys.readouterr().out
 
 
 def test_live_records_h264_and_prints_the_latency(clip, random_weights, tmp_path, capsys):

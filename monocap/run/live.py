@@ -166,11 +166,11 @@ class LiveRenderer:
         self._image = self.canvas.blank()
 
     def __call__(self, result: FrameResult) -> np.ndarray:
-        """The canvas (H, W, 3) RGB for one result; reused per call."""
+        """The canvas (H, W, 3) RGB for one result, its live skeletons where it has them; reused per call."""
         left, panel = self.canvas.split(self._image, result.image_rgb)
         draw_people_2d(left, result.keypoints_px * self.canvas.scale, result.scores, result.detected,
                        result.track_ids, self.canvas.font_scale)
-        joints_cam = result.joints_cam_mm
+        joints_cam = result.joints_cam_mm if result.skeletons is None else result.skeletons.joints_cam_mm
         lifted = np.isfinite(joints_cam).all(axis=(-2, -1))
         if lifted.any():
             self._recent_joints_cam.append(joints_cam[lifted])
@@ -202,9 +202,10 @@ def has_display() -> bool:
 
 
 def run_live(pipeline: Pipeline, source: str | Path, *, record: str | Path | None = None, window: bool = True,
-             max_frames: int | None = None, progress: bool = False) -> LiveStats:
+             max_frames: int | None = None, progress: bool = False, skeletons: bool = False) -> LiveStats:
     """Process ``source`` ("webcam:N" or a video file) live; see the module docstring. Stops at the end of a file,
-    after ``max_frames`` processed frames, on q or Esc in the window, or on Ctrl-C."""
+    after ``max_frames`` processed frames, on q or Esc in the window, or on Ctrl-C. ``skeletons``: draw
+    each person's live skeleton (`monocap.fit.causal`: bones of constant length) instead of the lifted joints."""
     live = LiveSource(open_source(source))
     info = live.info
     draw = LiveRenderer(info.image_size, info.fps)
@@ -221,7 +222,7 @@ def run_live(pipeline: Pipeline, source: str | Path, *, record: str | Path | Non
         bar = stack.enter_context(tqdm(total=info.frame_count, disable=not progress, unit="frame",
                                        desc=f"{info.name}: live"))
         try:
-            for result in pipeline.stream(live, max_frames=max_frames):
+            for result in pipeline.stream(live, max_frames=max_frames, skeletons=skeletons):
                 captured = live.captured_at.pop(result.frame_index)
                 stats.latency_ms.append(1000 * (time.perf_counter() - captured))
                 canvas = draw(result)
