@@ -1,11 +1,11 @@
-"""The lifter's per-frame network as onnxruntime runs it, and single-frame lifting in blocks."""
+"""The lifting network as onnxruntime runs it, and single-frame lifting in blocks."""
 import numpy as np
 import pytest
 
 from monocap.camera import Intrinsics
 from monocap.lift.lifter import Lifter, model_path
 from monocap.lift.model import CHUNK, LiftModel
-from monocap.lift.onnx_graph import frame_network_onnx
+from monocap.lift.onnx_graph import lift_network_onnx
 
 
 @pytest.mark.parametrize("name", ["default", "h36m"])
@@ -13,7 +13,9 @@ def test_graph_is_valid_onnx_and_computes_the_weight_files_layers(name):
     onnx = pytest.importorskip("onnx")
     model = LiftModel.load(model_path(name), threads=1)
     blocks = int(model.config["blocks"])
-    onnx.checker.check_model(onnx.load_from_string(frame_network_onnx(model.w, blocks)), full_check=True)
+    for head in (None, "centered", "causal"):
+        graph = lift_network_onnx(model.w, blocks, model.dilations, head)
+        onnx.checker.check_model(onnx.load_from_string(graph), full_check=True)
 
     # The same layers in float64 numpy, written out here from the weight file's arrays.
     w = {k: v.astype(np.float64) for k, v in model.w.items()}

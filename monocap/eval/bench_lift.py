@@ -351,11 +351,10 @@ def run(args) -> dict:
     if "speed" in parts:
         figures["throughput"] = speed = dict(
             throughput(lifters[0], h36m[0]), model=lifters[0].model_name, poses=THROUGHPUT_POSES,
-            cpu=cpu_name(), cpus=os.cpu_count(), onnxruntime_threads=lifters[0].model.threads,
-            numpy_threads=numpy_threads())
+            cpu=cpu_name(), cpus=os.cpu_count(), onnxruntime_threads=lifters[0].model.threads)
         print(f"\nthroughput, model {speed['model']}: {THROUGHPUT_POSES} poses through Lifter after a warm-up, "
-              f"best of {THROUGHPUT_REPEATS}\n{speed['cpu']}, {speed['cpus']} CPUs; per-frame network in onnxruntime, "
-              f"{speed['onnxruntime_threads']} threads; temporal heads in numpy, BLAS threads {speed['numpy_threads']}\n"
+              f"best of {THROUGHPUT_REPEATS}\n{speed['cpu']}, {speed['cpus']} CPUs; network in onnxruntime, "
+              f"{speed['onnxruntime_threads']} threads\n"
               f"  single-frame (one batch)           {speed['single_poses_per_s']:10.0f} poses/s\n"
               f"  temporal ({THROUGHPUT_SEQUENCE}-frame sequences)  {speed['temporal_poses_per_s']:10.0f} poses/s")
     figures["wall_s"] = time.perf_counter() - t_start
