@@ -56,8 +56,8 @@ def test_bones_settle_after_the_warm_up_and_the_skeleton_follows_the_motion(s8_w
     # The rotations pose the offsets: forward kinematics gives the joints back.
     last = frames[-1]
     for k in range(2):
-        motion = Motion("k", list(RIG21.joints), np.array(RIG21.parents), last.offsets_mm[k], np.zeros(len(RIG21), bool),
-                        last.local_rotations[k][None], last.joints_cam_mm[k][None, 0], FPS)
+        motion = Motion("k", list(RIG21.joints), np.array(RIG21.parents), last.offsets_mm[k],
+                        np.zeros(len(RIG21), bool), last.local_rotations[k][None], last.joints_cam_mm[k][None, 0], FPS)
         rig = forward_kinematics(motion)[0][0]
         np.testing.assert_allclose(rig[list(RIG21.indices(H36M17.joints))], last.joints_cam_mm[k], atol=1e-6)
 

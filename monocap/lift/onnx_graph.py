@@ -42,8 +42,8 @@ def _bytes(field: int, payload: bytes | str) -> bytes:
 
 def _tensor(name: str, array: np.ndarray) -> bytes:
     """TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9 (little-endian float32 or int64)."""
-    a = np.asarray(array)
-    a, kind = (np.ascontiguousarray(a, "<i8"), INT64) if a.dtype.kind == "i" else (np.ascontiguousarray(a, "<f4"), FLOAT)
+    integer = np.asarray(array).dtype.kind == "i"
+    a, kind = np.ascontiguousarray(array, "<i8" if integer else "<f4"), INT64 if integer else FLOAT
     return b"".join(_int(1, d) for d in a.shape) + _int(2, kind) + _bytes(8, name) + _bytes(9, a.tobytes())
 
 
