@@ -58,6 +58,7 @@ class _Track:
     scores: list = field(default_factory=list)
     bones: np.ndarray | None = None
     directions: np.ndarray | None = None
+    offsets: np.ndarray | None = None  # rest_offsets(bones, directions), kept with them
     settled: bool = False
 
 
@@ -91,12 +92,11 @@ class CausalSkeleton:
                 self._learn(track, joints[k], scores[k])
             if track.bones is None:  # no pose yet
                 continue
-            offsets = rest_offsets(track.bones, track.directions)
-            out.offsets_mm[k], out.bone_lengths_mm[k], out.settled[k] = offsets, track.bones, track.settled
+            out.offsets_mm[k], out.bone_lengths_mm[k], out.settled[k] = track.offsets, track.bones, track.settled
             if posed:
                 local = closed_form_pose(on_rig(_rechain(joints[k], track.bones)[None]), track.directions,
                                          self.config, turn_torso=True)
-                motion = skeleton_motion("live", local, joints[k][None, 0], offsets, self.fps)
+                motion = skeleton_motion("live", local, joints[k][None, 0], track.offsets, self.fps)
                 out.joints_cam_mm[k] = forward_kinematics(motion)[0][0, TO_H36M]
                 out.local_rotations[k] = local[0]
         return out
@@ -110,6 +110,7 @@ class CausalSkeleton:
         seen = np.array(track.joints)
         track.bones = estimate_bone_lengths(seen, np.array(track.scores), self.config.min_confidence)
         track.directions = rest_directions(seen)
+        track.offsets = rest_offsets(track.bones, track.directions)
         if len(track.joints) >= self.warmup_frames:
             track.settled = True
             track.joints, track.scores = [], []  # no longer needed
