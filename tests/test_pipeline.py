@@ -4,6 +4,7 @@ The lifter here has throwaway random weights (shapes only): these tests
 check what is written and how, not how accurate it is.
 """
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ pytest.importorskip("mediapipe")
 
 from monocap import Pipeline  # noqa: E402
 from monocap.cli import main  # noqa: E402
+from monocap.eval.bench_speed import repeated  # noqa: E402
 from monocap.io.results import RunResult, staged_folder  # noqa: E402
+from monocap.io.video import FrameSource, fingerprint, open_source  # noqa: E402
 from monocap.lift.lifter import Lifter  # noqa: E402
 from monocap.run import CameraSpec  # noqa: E402
 from monocap.skeleton import COCO17, H36M17, bone_lengths  # noqa: E402
@@ -153,6 +156,66 @@ def test_nobody_in_view_gives_zero_tracks_and_a_warning(random_weights, tmp_path
     assert npz["poses3d"].shape == (0, 15, 17, 3)
     err = capsys.readouterr().err
     assert "monocap run: warning:" in err and "nobody found in 15 frame(s)" in err
+
+
+# --- reading in segments --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_one_pass(media, random_weights, tmp_path_factory):
+    """`Pipeline.run` on demo.mp4's first 130 frames in one pass: (summary, keypoints per frame (130, 17, 2))."""
+    summary = Pipeline("mediapipe", random_weights, segments=1).run(
+        media / "demo.mp4", tmp_path_factory.mktemp("one_pass"), overlay=False, max_frames=130)
+    return summary, _keypoints_per_frame(summary.folder)
+
+
+def _keypoints_per_frame(folder: Path) -> np.ndarray:
+    """MediaPipe finds one person per frame: that person's keypoints, whichever track holds them (NaN: nobody)."""
+    with np.load(folder / "poses3d.npz") as npz:
+        keypoints = npz["keypoints2d"]
+    per_frame = np.full(keypoints.shape[1:], np.nan, np.float32)
+    for track in keypoints:
+        present = np.isfinite(track).all(axis=(1, 2))
+        assert not np.isfinite(per_frame[present]).any(), "one person per frame"
+        per_frame[present] = track[present]
+    return per_frame
+
+
+def test_run_in_segments_matches_one_pass_up_to_the_cut(demo_one_pass, media, random_weights, tmp_path):
+    one_pass, expected = demo_one_pass
+    summary = Pipeline("mediapipe", random_weights, segments=2).run(media / "demo.mp4", tmp_path, overlay=False,
+                                                                    max_frames=130)
+    assert (one_pass.segments, summary.segments) == (1, 2) and summary.frames == 130
+    check_output(summary.folder, 130, overlay=False)
+    keypoints = _keypoints_per_frame(summary.folder)
+    # Frames 0-64 went through the same detector calls; from frame 65 on, a second instance started afresh.
+    np.testing.assert_array_equal(keypoints[:65], expected[:65])
+    found = np.isfinite(keypoints).all(axis=(1, 2))
+    assert found[65:].mean() > 0.9 and found[65:].sum() >= np.isfinite(expected[65:]).all(axis=(1, 2)).sum() - 3
+
+
+def test_a_seek_that_lands_elsewhere_is_read_again_in_one_pass(demo_one_pass, media, random_weights, tmp_path,
+                                                               caplog):
+    video = open_source(media / "demo.mp4")
+    # Seeking one frame too far, as a video with irregular timestamps might.
+    off_by_one = FrameSource(video.info, lambda start, stop: video.read(start + 1 if start else 0, stop),
+                             seekable=True)
+    with caplog.at_level(logging.INFO, logger="monocap.run.pipeline"):
+        summary = Pipeline("mediapipe", random_weights, segments=2).run(off_by_one, tmp_path, overlay=False,
+                                                                        max_frames=130)
+    assert "seeking to frame 65 found another frame than reading through does; reading it again in one pass" \
+        in caplog.text
+    assert summary.segments == 1 and summary.frames == 130
+    np.testing.assert_array_equal(_keypoints_per_frame(summary.folder), demo_one_pass[1])
+
+
+def test_repeated_video_of_bench_speed_seeks_like_the_video(media):
+    loops = []
+    looped = repeated(open_source(media / "short_5frames.mp4"), 3, lambda: loops.append(1))
+    through = [fingerprint(f.rgb) for f in looped]
+    assert len(through) == 15 and through[5:10] == through[:5] and len(loops) == 3
+    parts = looped.split(2, min_frames=5)
+    assert [(p.start, p.stop) for p in parts] == [(0, 9), (8, None)]
+    assert [fingerprint(f.rgb) for p in parts for f in p] == through[:9] + through[8:]
 
 
 # --- bad inputs -----------------------------------------------------------------------------------

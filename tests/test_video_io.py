@@ -7,7 +7,7 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from monocap.io.video import FrameSource, SourceError, SourceInfo, open_source  # noqa: E402
+from monocap.io.video import FrameSource, SourceError, SourceInfo, fingerprint, open_source  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_a_missing_webcam_fails_in_one_line():
 
 
 def test_errors_while_reading_reach_the_consumer():
-    def read():
+    def read(start, stop):
         yield np.zeros((2, 2, 3), np.uint8)
         raise SourceError("clip.mp4: broken")
 
@@ -112,3 +112,32 @@ def test_errors_while_reading_reach_the_consumer():
     assert next(frames).index == 0
     with pytest.raises(SourceError, match="broken"):
         next(frames)
+
+
+# --- reading in segments ----------------------------------------------------------------------
+
+def test_segments_of_a_video_seek_to_the_frames_reading_through_finds(media):
+    source = open_source(media / "demo.mp4")
+    through = [fingerprint(f.rgb) for f in source]
+    parts = source.split(3, min_frames=60)
+    assert [(p.start, p.stop) for p in parts] == [(0, 78), (77, 154), (153, None)]
+    for part in parts:
+        frames = list(part)
+        assert [f.index for f in frames] == list(range(part.start, part.stop or len(through)))
+        assert [fingerprint(f.rgb) for f in frames] == through[part.start:part.stop]
+    assert len(source.split(4, min_frames=100)) == 2, "each part at least min_frames long"
+    assert [(p.start, p.stop) for p in source.split(2, stop=130, min_frames=60)] == [(0, 66), (65, 130)]
+    assert source.split(2, stop=100, min_frames=60) == [source]
+
+
+def test_image_folders_split_and_webcams_do_not(media, tmp_path):
+    photo = cv2.imread(str(media / "coco" / "000000000785.jpg"))
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), np.roll(photo, 40 * i, axis=1))
+    source = open_source(tmp_path)
+    through = [fingerprint(f.rgb) for f in source]
+    first, second = source.split(2, min_frames=2)
+    assert [f.index for f in first] == [0, 1, 2] and [f.index for f in second] == [2, 3, 4]
+    assert [fingerprint(f.rgb) for f in list(first) + list(second)] == through[:3] + through[2:]
+    live = FrameSource(SourceInfo("webcam0", "webcam:0", "webcam", (2, 2), 30.0, None, live=True), None)
+    assert live.split(2) == [live]

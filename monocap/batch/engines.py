@@ -36,6 +36,7 @@ from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
+from ..cpus import usable_cpus
 from ..detect2d.weights import sha256_of
 from ..io.results import NPZ_NAME
 
@@ -85,8 +86,9 @@ class Worker:
     """One `Pipeline`, built once, that processes tasks one after the other.
 
     A worker owns one CPU (the local pool starts one per CPU, a Ray actor
-    asks for one), so its 2D backend runs one thread unless the options say
-    otherwise: MediaPipe's threads crawl when they outnumber the idle cores.
+    asks for one), so its 2D backend runs one thread and reads each video in
+    one segment unless the options say otherwise: MediaPipe's threads crawl
+    when they outnumber the idle cores.
     """
 
     def __init__(self, pipeline_options: dict, run_options: dict):
@@ -95,6 +97,8 @@ class Worker:
         options = dict(pipeline_options)
         if options.get("threads") is None:
             options["threads"] = 1
+        if options.get("segments") is None:
+            options["segments"] = 1
         self.pipeline = Pipeline(**options)
         self.run_options = run_options
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -325,7 +329,7 @@ class RayPool:
         started_here = not ray.is_initialized()
         if started_here:
             if self.address is None:
-                ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                ray.init(num_cpus=self.workers or usable_cpus(), include_dashboard=False, log_to_driver=False,
                          object_store_memory=RAY_LOCAL_OBJECT_STORE_BYTES, logging_level=logging.WARNING)
             else:
                 try:
@@ -403,7 +407,7 @@ def create_engine(name: str, workers: int | None, address: str | None = None,
     if name == "local":
         if address is not None:
             raise ValueError("--address is for --engine ray")
-        return LocalPool(workers or os.cpu_count() or 1, inputs_per_worker)
+        return LocalPool(workers or usable_cpus(), inputs_per_worker)
     if name == "ray":
         return RayPool(workers, address, inputs_per_worker)
     raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")

@@ -71,6 +71,7 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--model", default="default", metavar="default|h36m|PATH",
                    help="lifter: shipped model name or weight file (default: %(default)s; h36m is research only)")
     add_threads_argument(p)
+    add_segments_argument(p)
     add_camera_arguments(p)
     p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
     p.add_argument("--no-smoothing", action="store_true", help="no One-Euro filter on the root positions")
@@ -100,7 +101,8 @@ def pipeline_options(args) -> dict:
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
-                threads=args.threads, hypotheses=args.hypotheses, flip_test=not args.no_flip_test, **tracking)
+                threads=args.threads, segments=args.segments, hypotheses=args.hypotheses,
+                flip_test=not args.no_flip_test, **tracking)
 
 
 def camera_spec(args):
@@ -120,6 +122,15 @@ def add_threads_argument(p) -> None:
                    help="CPU threads of the 2D backend (default: mediapipe half the CPUs, at most 4; rtmpose "
                         "every CPU; monocap batch 1 per worker). MediaPipe's threads spin while they wait for "
                         "one another: more threads than idle cores slows it down many times over")
+
+
+def add_segments_argument(p) -> None:
+    """--segments: stretches of a video read at the same time by the 2D stage (`Pipeline` ``segments``)."""
+    p.add_argument("--segments", type=int, metavar="N",
+                   help="read a video file or image folder in N stretches of frames at the same time, each "
+                        "with its own 2D backend (default: mediapipe as many as the CPUs hold backends of "
+                        "--threads threads, at most 4; rtmpose 1; monocap batch 1 per worker). With several "
+                        "people in view MediaPipe, which follows one, may pick another at a stretch's start")
 
 
 def add_camera_arguments(p) -> None:

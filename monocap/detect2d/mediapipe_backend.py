@@ -22,10 +22,9 @@ to 19.4 ms/frame on pre-decoded frames of demo.mp4, with identical landmarks.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ..cpus import usable_cpus
 from .base import DetectorBase, Detections2D, boxes_around, check_frame
 
 # A landmark whose visibility is below this is left out of the person's box:
@@ -106,7 +105,7 @@ def default_threads() -> int:
     one), but 4–14 beside one busy process (25–28 with one); two batch
     workers with two threads each took 11 times as long as with one.
     """
-    return max(1, min(4, len(os.sched_getaffinity(0)) // 2))
+    return max(1, min(4, usable_cpus() // 2))
 
 
 def _threaded_pose(threads: int, **options):

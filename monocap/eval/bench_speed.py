@@ -43,7 +43,7 @@ STAGES = ("start", "decode", "decode_wait", "2d", "track", "lift", "root", "writ
 
 
 def add_arguments(p) -> None:
-    from ..cli.run import add_threads_argument
+    from ..cli.run import add_segments_argument, add_threads_argument
 
     p.add_argument("input", nargs="?", type=Path, help="a video (default: DATA_ROOT/media/demo.mp4)")
     p.add_argument("--backend", choices=("mediapipe", "rtmpose"), default="mediapipe",
@@ -51,6 +51,7 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
     p.add_argument("--model", default="default", metavar="default|h36m|PATH", help="lifter (default: %(default)s)")
     add_threads_argument(p)
+    add_segments_argument(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="read the video N times in a row, as one N times longer video (default: %(default)s)")
     p.add_argument("--no-overlay", action="store_true", help="leave out the overlay pass")
@@ -65,7 +66,8 @@ def run(args) -> dict:
     path = args.input or args.data_root / "media" / "demo.mp4"
     rss = {"start": rss_mb()}
     source = open_source(path)
-    pipeline = Pipeline(args.backend, args.model, weights=args.weights, threads=args.threads)
+    pipeline = Pipeline(args.backend, args.model, weights=args.weights, threads=args.threads,
+                        segments=args.segments)
     rss["models loaded"] = rss_mb()
     loops: list[float | None] = []
 
@@ -85,7 +87,7 @@ def run(args) -> dict:
     without_overlay = summary.wall_seconds - summary.seconds.get("overlay", 0.0)
     figures = {
         "input": str(path), "frames": frames, "image_size": list(source.info.image_size),
-        "backend": args.backend, "model": str(args.model), "repeat": args.repeat,
+        "backend": args.backend, "model": str(args.model), "repeat": args.repeat, "segments": summary.segments,
         "ms_per_frame": per_frame_ms,
         "fps_end_to_end": frames / without_overlay,
         "fps_with_overlay": None if args.no_overlay else frames / summary.wall_seconds,
@@ -100,15 +102,29 @@ def run(args) -> dict:
 
 
 def repeated(source: FrameSource, times: int, after_each) -> FrameSource:
-    """``source`` read ``times`` times in a row as one source; ``after_each()`` runs when a reading ends."""
+    """``source`` read ``times`` times in a row as one source; ``after_each()`` runs when a reading ends.
+
+    It seeks as ``source`` does, so that `Pipeline.run` can read it in segments too.
+    """
     from ..io.video import FrameSource
 
-    def read():
-        for _ in range(times):
-            yield from source.read()
-            after_each()
-    count = None if source.info.frame_count is None else source.info.frame_count * times
-    return FrameSource(replace(source.info, frame_count=count), read, source.prefetch)
+    n = source.info.frame_count
+
+    def read(start: int, stop: int | None):
+        if n is None:  # not seekable: always read whole
+            for _ in range(times):
+                yield from source.read(0, None)
+                after_each()
+            return
+        end = n * times if stop is None else stop
+        for loop in range(start // n, -(-end // n)):
+            first, last = max(start - loop * n, 0), min(end - loop * n, n)
+            yield from source.read(first, None if last == n else last)
+            if last == n:
+                after_each()
+    count = None if n is None else n * times
+    return FrameSource(replace(source.info, frame_count=count), read, source.prefetch,
+                       seekable=source.seekable and n is not None)
 
 
 def rss_mb(field: str = "VmRSS") -> float | None:
@@ -126,7 +142,8 @@ def rss_mb(field: str = "VmRSS") -> float | None:
 def _print(f: dict) -> None:
     width, height = f["image_size"]
     print(f"\n{f['input']}: {f['frames']} frames ({f['repeat']} x {f['frames'] // f['repeat']}), {width}x{height}, "
-          f"backend {f['backend']}, model {f['model']}; {f['cpus']} CPUs, load average {f['load_average_1min']:.1f}")
+          f"backend {f['backend']}, model {f['model']}, 2D in {f['segments']} segment(s); {f['cpus']} CPUs, "
+          f"load average {f['load_average_1min']:.1f}")
     print("\n| stage | ms/frame |\n|---|---:|")
     for stage, ms in f["ms_per_frame"].items():
         note = {"start": " (building the 2D backend, once)", "decode": " (background thread, overlapped)",

@@ -16,7 +16,9 @@ Decoding runs on a background thread and hands frames over through a queue
 of `PREFETCH` frames, so that it overlaps the work done on each frame
 (OpenCV releases the GIL while it decodes) and only those few decoded
 frames are ever held. Iterating again reads the source again from the start
-(a webcam can be read once).
+(a webcam can be read once). `FrameSource.split` cuts a video file or an
+image folder into stretches of consecutive frames that can be read at the
+same time, each from its own position (a video seeks there).
 
 A folder of images is one camera's frames in natural name order
 (frame_2 before frame_10), so every image must have the same size; it plays
@@ -24,6 +26,7 @@ at ``fps`` (default 30), as does a single image.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import re
@@ -89,17 +92,25 @@ class SourceInfo:
 class FrameSource:
     """Frames of one source, decoded ahead on a background thread; iterate for `Frame`s.
 
-    read: returns a fresh iterator over the frames as RGB arrays; it runs on
-        the background thread, once per iteration of the source.
+    read: ``read(start, stop)`` returns a fresh iterator over the frames from
+        index ``start`` to before ``stop`` (None: to the end) as RGB arrays;
+        it runs on the background thread, once per iteration of the source.
+    seekable: ``read`` can start at any frame (a video file, images); a
+        webcam starts where it is.
+    start, stop: the frames this source covers (`split` makes sources of part of the frames).
     decode_seconds: time the background thread has spent in ``read``'s
         iterators so far (decoding and colour conversion).
     wait_seconds: time the consumer has spent waiting for a decoded frame.
     """
 
-    def __init__(self, info: SourceInfo, read: Callable[[], Iterator[np.ndarray]], prefetch: int = PREFETCH):
+    def __init__(self, info: SourceInfo, read: Callable[[int, int | None], Iterator[np.ndarray]],
+                 prefetch: int = PREFETCH, seekable: bool = False, start: int = 0, stop: int | None = None):
         self.info = info
         self.read = read
         self.prefetch = prefetch
+        self.seekable = seekable
+        self.start = start
+        self.stop = stop
         self.decode_seconds = 0.0
         self.wait_seconds = 0.0
         self._reads = 0
@@ -108,7 +119,28 @@ class FrameSource:
         if self.info.live and self._reads:
             raise SourceError(f"{self.info.path}: a live source can be read only once")
         self._reads += 1
-        return (Frame(i, rgb) for i, rgb in enumerate(self._prefetched()))
+        return (Frame(self.start + i, rgb) for i, rgb in enumerate(self._prefetched()))
+
+    def split(self, parts: int, stop: int | None = None, min_frames: int = 1) -> list["FrameSource"]:
+        """Up to ``parts`` sources over consecutive stretches of frames 0 to before ``stop`` (None: the end).
+
+        Each stretch gets at least ``min_frames``; where the source cannot seek
+        or does not know its length, the answer is ``[self]`` (all frames, ``stop``
+        not applied). Every stretch but the last also reads the next one's first
+        frame, so that a caller can check that seeking found the frame that
+        reading through finds there (`fingerprint`): a video with irregular
+        timestamps may number its frames differently when it seeks.
+        """
+        count = self.info.frame_count
+        total = count if stop is None or count is None else min(stop, count)
+        if not self.seekable or total is None or self.start or self.stop is not None:
+            return [self]
+        n = max(1, min(parts, total // max(min_frames, 1)))
+        if n == 1:
+            return [self]
+        edges = [round(total * i / n) for i in range(n + 1)]
+        return [FrameSource(self.info, self.read, self.prefetch, True, edges[i], edges[i + 1] + 1)
+                for i in range(n - 1)] + [FrameSource(self.info, self.read, self.prefetch, True, edges[-2], stop)]
 
     def _prefetched(self) -> Iterator[np.ndarray]:
         """``read``'s frames through a bounded queue filled by a background thread."""
@@ -126,7 +158,7 @@ class FrameSource:
                     continue
 
         def work() -> None:
-            frames = self.read()
+            frames = self.read(self.start, self.stop)
             try:
                 while not stop.is_set():
                     start = time.perf_counter()
@@ -207,26 +239,30 @@ def _open_video(path: Path, fps: float | None, prefetch: int) -> FrameSource:
     info = SourceInfo(path.stem, str(path), "video", (width, height), fps or _valid_fps(declared_fps),
                       count if count > 0 else None)
 
-    def read() -> Iterator[np.ndarray]:
+    def read(start: int, stop: int | None) -> Iterator[np.ndarray]:
         capture = cv2.VideoCapture(str(path))
-        decoded = 0
+        # OpenCV seeks by timestamp and decodes on from the keyframe before: exact where frames are evenly timed.
+        if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
+            capture.release()
+            raise SourceError(f"{path}: cannot seek to frame {start}")
+        index = start
         try:
-            while True:
+            while stop is None or index < stop:
                 ok, bgr = capture.read()
                 if not ok:
                     break
-                _check_size(path, bgr, info.image_size, f"frame {decoded}")
-                decoded += 1
+                _check_size(path, bgr, info.image_size, f"frame {index}")
+                index += 1
                 yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         finally:
             capture.release()
         if info.frame_count is not None:
             slack = max(TRUNCATION_SLACK_FRAMES, int(TRUNCATION_SLACK_FRACTION * info.frame_count))
-            if decoded < info.frame_count - slack:
-                raise SourceError(f"{path}: the video ends after {decoded} of its {info.frame_count} frames "
+            if index < min(info.frame_count - slack, stop if stop is not None else info.frame_count):
+                raise SourceError(f"{path}: the video ends after {index} of its {info.frame_count} frames "
                                   "(truncated or damaged file)")
 
-    return FrameSource(info, read, prefetch)
+    return FrameSource(info, read, prefetch, seekable=True)
 
 
 def _open_webcam(device: int, fps: float | None, prefetch: int) -> FrameSource:
@@ -249,7 +285,7 @@ def _open_webcam(device: int, fps: float | None, prefetch: int) -> FrameSource:
     info = SourceInfo(f"webcam{device}", spec, "webcam", (width, height),
                       fps or _valid_fps(capture.get(cv2.CAP_PROP_FPS)), None, live=True)
 
-    def read() -> Iterator[np.ndarray]:
+    def read(start: int, stop: int | None) -> Iterator[np.ndarray]:
         # The capture stays open from the check to the reading: reopening a camera is slow and may fail.
         try:
             yield cv2.cvtColor(first, cv2.COLOR_BGR2RGB)
@@ -273,7 +309,8 @@ def _valid_fps(declared: float) -> float:
 def _open_image(path: Path, fps: float | None, prefetch: int) -> FrameSource:
     first = _read_image(path)
     info = SourceInfo(path.stem, str(path), "image", (first.shape[1], first.shape[0]), fps or DEFAULT_FPS, 1)
-    return FrameSource(info, lambda: iter([cv2.cvtColor(_read_image(path), cv2.COLOR_BGR2RGB)]), prefetch)
+    return FrameSource(info, lambda start, stop: iter([cv2.cvtColor(_read_image(path), cv2.COLOR_BGR2RGB)]),
+                       prefetch)
 
 
 def _open_folder(folder: Path, fps: float | None, prefetch: int) -> FrameSource:
@@ -285,13 +322,13 @@ def _open_folder(folder: Path, fps: float | None, prefetch: int) -> FrameSource:
     size = (first.shape[1], first.shape[0])
     info = SourceInfo(folder.resolve().name, str(folder), "images", size, fps or DEFAULT_FPS, len(files))
 
-    def read() -> Iterator[np.ndarray]:
-        for file in files:
+    def read(start: int, stop: int | None) -> Iterator[np.ndarray]:
+        for file in files[start:stop]:
             bgr = _read_image(file)
             _check_size(file, bgr, size, f"the first image ({files[0].name})")
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-    return FrameSource(info, read, prefetch)
+    return FrameSource(info, read, prefetch, seekable=True)
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -308,3 +345,8 @@ def _check_size(path: Path, image: np.ndarray, size: tuple[int, int], reference:
     if (width, height) != size:
         raise SourceError(f"{path}: {width}x{height} pixels, but {reference} is {size[0]}x{size[1]}; the frames "
                           "of one input come from one camera and must all have the same size")
+
+
+def fingerprint(rgb: np.ndarray) -> bytes:
+    """A short digest of a frame's pixels (every 8th row and column): equal for the same decoded frame."""
+    return hashlib.blake2b(np.ascontiguousarray(rgb[::8, ::8]).tobytes(), digest_size=16).digest()

@@ -8,12 +8,12 @@ the network runs as an ONNX graph built from those arrays (`onnx_graph`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from ..cpus import usable_cpus
 from .onnx_graph import lift_network_onnx
 
 OUTPUT_SCALE_MM = 1000.0  # the network predicts metres
@@ -34,8 +34,7 @@ class LiftModel:
         self.dilations = [int(d) for d in config["dilations"]]
         # Set even by default: onnxruntime's own default ran the network at 52,000 poses/s on the
         # 2-core development machine, against 64,000 with the two threads set explicitly.
-        self.threads = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                   else os.cpu_count() or 1)
+        self.threads = threads or usable_cpus()
         self._sessions: dict[str | None, ort.InferenceSession] = {}
 
     def _run(self, head: str | None, inputs: np.ndarray) -> np.ndarray:

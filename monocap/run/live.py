@@ -78,7 +78,7 @@ class LiveSource(FrameSource):
         stop = threading.Event()
 
         def grab() -> None:
-            frames = self.read()
+            frames = self.read(0, None)
             start = None  # when frame 0 is captured (opening the file takes a while)
             try:
                 for index, rgb in enumerate(frames):

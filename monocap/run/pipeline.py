@@ -8,7 +8,11 @@ Construct once (the lifter loads here), then for each input either::
     summary = pipeline.run("clip.mp4", "out")           # whole video → out/clip/
 
 Per frame: decode (background thread) → 2D keypoints (the backend) →
-tracking (`PoseTracker`). Then:
+tracking (`PoseTracker`). ``run`` cuts a video file or image folder into
+``segments`` stretches of consecutive frames and detects them at the same
+time, each on its own thread with its own backend instance (MediaPipe's
+models run on one thread each, so on 2 cores two segments nearly double the
+2D stage's speed); the tracker still takes the frames in order. Then:
 
 - ``stream`` lifts each live track with the *causal* temporal lifter on a
   window of its recent keypoints, so a frame's pose never waits for later
@@ -34,6 +38,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 import time
 from collections import defaultdict, deque
 from contextlib import closing, contextmanager
@@ -46,13 +52,15 @@ import numpy as np
 from tqdm import tqdm
 
 from ..camera import Intrinsics
+from ..cpus import usable_cpus
 from ..detect2d import Detections2D, KeypointTrack, create_detector, read_keypoint_file
+from ..detect2d.mediapipe_backend import default_threads
 from ..detect2d.tracking import LivePoses, PoseTracker, Track
 from ..export import export_run
 from ..fit import OneEuroFilter, filter_sequence, fit_root_positions
 from ..fit.causal import CausalSkeleton, LiveSkeletons
 from ..io.results import RunResult, staged_folder
-from ..io.video import DEFAULT_FPS, FrameSource, SourceError, SourceInfo, open_source
+from ..io.video import DEFAULT_FPS, FrameSource, SourceError, SourceInfo, fingerprint, open_source
 from ..lift.contract import UNKNOWN_LICENCE
 from ..lift.diffusion import HypothesisLifter
 from ..lift.lifter import MODEL_FPS, Lifter
@@ -71,6 +79,10 @@ MIN_TRACK_FRAMES = 10
 # One-Euro settings for root positions in mm: 1 Hz cutoff at rest, +1 Hz per 200 mm/s of motion, so that
 # depth jitter is smoothed while a walking person (about 1500 mm/s) is followed at about 8 Hz.
 ROOT_FILTER = {"min_cutoff": 1.0, "beta": 0.005, "d_cutoff": 1.0}
+# A segment's first frame goes through the person detector and the backend's smoothing starts afresh there,
+# so segments are kept long: at least 2 s at 30 fps.
+MIN_SEGMENT_FRAMES = 60
+MAX_SEGMENTS = 4
 
 
 @dataclass(frozen=True)
@@ -117,9 +129,11 @@ class RunSummary:
     folder: OUTDIR/<name>; files: what was written there.
     frames: frames processed; tracks: people in the output.
     overlay_codec: "H.264", None without an overlay.
+    segments: stretches of frames the 2D stage read at the same time (1: in one pass).
     seconds: wall time per stage: "start" (building the 2D backend),
-        "decode" (on the background thread, overlapping the others),
-        "decode_wait" (the first pass waiting for frames), "2d", "track",
+        "decode" (on the background threads, overlapping the others),
+        "decode_wait" (the 2D stage waiting for frames; both summed over segments),
+        "2d" (with segments: the first pass waiting for their detections), "track",
         "lift", "root", "write", "overlay" (the second pass: decoding,
         drawing, encoding), "export" (skeleton fitting and export files),
         "viewer" (viewer.html and report.html).
@@ -131,6 +145,7 @@ class RunSummary:
     frames: int
     tracks: int
     overlay_codec: str | None
+    segments: int
     seconds: dict[str, float]
     wall_seconds: float
 
@@ -164,8 +179,12 @@ class _Observation:
     """One frame after the 2D stage: its index, image (None for keypoint files) and COCO-17 detections."""
 
     index: int
-    image_rgb: np.ndarray | None
+    image_rgb: np.ndarray | None  # None for keypoint files and for frames read in segments
     detections: Detections2D
+
+
+class SeekMismatch(Exception):
+    """A segment of a video started on another frame than reading through finds at that index."""
 
 
 class Pipeline:
@@ -188,6 +207,13 @@ class Pipeline:
         keeps its people).
     weights, detector_options: passed to the 2D backend.
     threads: the 2D backend's CPU threads (its ``num_threads``; None: the backend's default).
+    segments: ``run`` reads a video file or image folder in this many
+        stretches of consecutive frames at the same time (each at least
+        `MIN_SEGMENT_FRAMES` long; see the module docstring). None: as many as
+        the CPUs hold backend instances of ``threads`` threads, at most
+        `MAX_SEGMENTS`, for MediaPipe; 1 for rtmpose, whose onnxruntime uses
+        every CPU already. Where seeking does not find the frame that reading
+        through finds (irregular timestamps), ``run`` reads again in one pass.
     hypotheses: ``run`` draws this many poses per frame from the diffusion
         prior matching the lifter (`HypothesisLifter.matching`), guided by the
         keypoints; poses3d becomes their mean and the output gains their
@@ -200,8 +226,8 @@ class Pipeline:
                  camera: CameraSpec | None = None, temporal: bool = True, smoothing: bool = True,
                  fps: float | None = None, image_size: tuple[int, int] | None = None,
                  min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
-                 detector_options: dict | None = None, threads: int | None = None, hypotheses: int = 0,
-                 flip_test: bool = True):
+                 detector_options: dict | None = None, threads: int | None = None, segments: int | None = None,
+                 hypotheses: int = 0, flip_test: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if min_track_frames < 1:
@@ -220,6 +246,12 @@ class Pipeline:
             raise ValueError(f"threads must be at least 1, got {threads}")
         if threads is not None and backend != "file":
             self.detector_options["num_threads"] = threads
+        if segments is not None and segments < 1:
+            raise ValueError(f"segments must be at least 1, got {segments}")
+        if segments is None:
+            instance_threads = threads or default_threads()
+            segments = max(1, min(MAX_SEGMENTS, usable_cpus() // instance_threads)) if backend == "mediapipe" else 1
+        self.segments = segments
         self.lifter = Lifter(model)
         if hypotheses < 0:
             raise ValueError(f"hypotheses must be 0 or more, got {hypotheses}")
@@ -242,8 +274,8 @@ class Pipeline:
         tracker = PoseTracker(min_length=self._min_length(info))
         lift = _CausalLift(self.lifter, intrinsics, info.fps, self.temporal, self.smoothing)
         fit = CausalSkeleton(info.fps) if skeletons else None
-        with closing(self._observe(inp, StageClock())) as observations:
-            for obs in islice(observations, max_frames):
+        with closing(self._observe(inp, StageClock(), max_frames)) as observations:
+            for obs in observations:
                 live = tracker.step(obs.index, obs.detections)
                 poses, roots = lift(live)
                 fitted = None
@@ -277,12 +309,11 @@ class Pipeline:
         clock = StageClock()
         folder = Path(outdir) / (name or info.name)
         with staged_folder(folder) as stage:
-            # A source passed in may have been read before: count this pass only.
-            decoded_before = (inp.frames.decode_seconds, inp.frames.wait_seconds) if inp.frames else (0.0, 0.0)
-            tracks, n_frames = self._detect_and_track(inp, clock, progress, max_frames)
-            if inp.frames is not None:
-                clock.seconds["decode"] = inp.frames.decode_seconds - decoded_before[0]
-                clock.seconds["decode_wait"] = inp.frames.wait_seconds - decoded_before[1]
+            try:
+                tracks, n_frames, segments = self._detect_and_track(inp, clock, progress, max_frames, self.segments)
+            except SeekMismatch as exc:
+                log.info("%s: %s; reading it again in one pass", info.path, exc)
+                tracks, n_frames, segments = self._detect_and_track(inp, clock, progress, max_frames, 1)
             result = self._lift_tracks(tracks, n_frames, intrinsics, info, clock)
             with clock("write"):
                 written = result.write(stage)
@@ -299,21 +330,25 @@ class Pipeline:
             with clock("viewer"):
                 written.append(write_viewer(scene, stage / VIEWER_NAME))
                 written.append(write_report(scene, stage / REPORT_NAME))  # last: it links every file written
-        return RunSummary(folder, tuple(folder / p.name for p in written), n_frames, len(tracks), codec,
+        return RunSummary(folder, tuple(folder / p.name for p in written), n_frames, len(tracks), codec, segments,
                           dict(clock.seconds), time.perf_counter() - start)
 
-    def _detect_and_track(self, inp: _Input, clock: StageClock, progress: bool,
-                          max_frames: int | None) -> tuple[list[Track], int]:
-        """The first pass: every frame through the 2D stage and the tracker; returns the finished tracks."""
+    def _detect_and_track(self, inp: _Input, clock: StageClock, progress: bool, max_frames: int | None,
+                          segments: int) -> tuple[list[Track], int, int]:
+        """The first pass: every frame through the 2D stage and the tracker.
+
+        Returns the finished tracks, the frames seen and the segments read.
+        """
         info = inp.info
         tracker = PoseTracker(min_length=self._min_length(info))
         total = info.frame_count if max_frames is None or info.frame_count is None else \
             min(max_frames, info.frame_count)
         n_frames = 0
+        parts = [] if inp.frames is None else inp.frames.split(segments, max_frames, MIN_SEGMENT_FRAMES)
         bar = tqdm(total=total, disable=not progress, unit="frame", desc=f"{info.name}: 2D + tracking")
-        with bar, closing(self._observe(inp, clock)) as observations:
+        with bar, closing(self._observe(inp, clock, max_frames, parts)) as observations:
             try:
-                for obs in islice(observations, max_frames):
+                for obs in observations:
                     with clock("track"):
                         tracker.update(obs.index, obs.detections)
                     n_frames += 1
@@ -330,7 +365,7 @@ class Pipeline:
         elif not tracks:
             why = f"nobody tracked for long enough ({tracker.drop_summary()})" if dropped else "nobody found"
             log.warning("%s: %s in %d frame(s); the output has zero tracks", info.path, why, n_frames)
-        return tracks, n_frames
+        return tracks, n_frames, max(1, len(parts))
 
     def _lift_tracks(self, tracks: list[Track], n_frames: int, intrinsics: Intrinsics, info: SourceInfo,
                      clock: StageClock) -> RunResult:
@@ -394,22 +429,90 @@ class Pipeline:
         frames = open_source(source, fps=self.fps)
         return _Input(frames.info, frames=frames)
 
-    def _observe(self, inp: _Input, clock: StageClock) -> Iterator[_Observation]:
-        """Each frame's COCO-17 detections, from the 2D backend or the keypoint file."""
+    def _observe(self, inp: _Input, clock: StageClock, max_frames: int | None,
+                 parts: list[FrameSource] | None = None) -> Iterator[_Observation]:
+        """Each frame's COCO-17 detections in order, from the 2D backend or the keypoint file.
+
+        ``parts``: the source in segments (`FrameSource.split`) to detect at the
+        same time; the frames then come without their images.
+        """
         if inp.keypoints is not None:
-            for index, dets in enumerate(inp.keypoints):
+            for index, dets in islice(enumerate(inp.keypoints), max_frames):
                 yield _Observation(index, None, dets.to_coco17())
             return
+        parts = parts or [inp.frames]
+        # A source passed in may have been read before: count this pass only.
+        before = sum(p.decode_seconds for p in parts), sum(p.wait_seconds for p in parts)
         with clock("start"):
-            detector = create_detector(self.backend, **self.detector_options)
-        with detector as detect:
-            for frame in inp.frames:
-                with clock("2d"):
-                    dets = detect(frame.rgb).to_coco17()
-                yield _Observation(frame.index, frame.rgb, dets)
+            detectors = [create_detector(self.backend, **self.detector_options) for _ in parts]
+        try:
+            if len(parts) == 1:
+                for frame in islice(inp.frames, max_frames):
+                    with clock("2d"):
+                        dets = detectors[0](frame.rgb).to_coco17()
+                    yield _Observation(frame.index, frame.rgb, dets)
+            else:
+                yield from _detect_segments(parts, detectors, clock)
+        finally:
+            for detector in detectors:
+                detector.close()
+            clock.seconds["decode"] += sum(p.decode_seconds for p in parts) - before[0]
+            clock.seconds["decode_wait"] += sum(p.wait_seconds for p in parts) - before[1]
 
     def _min_length(self, info: SourceInfo) -> int:
         return min(self.min_track_frames, info.frame_count or self.min_track_frames)
+
+
+def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageClock) -> Iterator[_Observation]:
+    """The frames of each part through its own detector on its own thread; their detections in frame order.
+
+    Every part but the last ends with the next part's first frame, which is
+    not detected, only compared (`fingerprint`) with that part's first frame:
+    `SeekMismatch` if they differ.
+    """
+    done = object()
+    stop = threading.Event()
+    results = [queue.Queue() for _ in parts]  # unbounded: detections are small, and each part runs at full speed
+
+    def work(part: FrameSource, detect, out: queue.Queue) -> None:
+        try:
+            with closing(iter(part)) as frames:
+                for frame in frames:
+                    if stop.is_set():
+                        return
+                    last = part.stop is not None and part is not parts[-1] and frame.index == part.stop - 1
+                    first = frame.index == part.start and part is not parts[0]
+                    digest = fingerprint(frame.rgb) if first or last else None
+                    out.put((frame.index, digest, None if last else detect(frame.rgb).to_coco17()))
+            out.put(done)
+        except BaseException as exc:  # handed to the consumer, who raises it
+            out.put(exc)
+
+    threads = [threading.Thread(target=work, args=args, name=f"monocap-2d-{k}", daemon=True)
+               for k, args in enumerate(zip(parts, detectors, results))]
+    for thread in threads:
+        thread.start()
+    try:
+        expected = None  # the fingerprint of the next part's first frame, as reading through found it
+        for part, out in zip(parts, results):
+            while True:
+                with clock("2d"):
+                    item = out.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                index, digest, dets = item
+                if dets is None:
+                    expected = digest
+                    continue
+                if index == part.start and part is not parts[0] and digest != expected:
+                    raise SeekMismatch(f"seeking to frame {index} found another frame than reading through does")
+                yield _Observation(index, None, dets)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def fit_roots(poses_mm: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray,
