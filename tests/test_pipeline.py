@@ -19,7 +19,7 @@ from monocap import Pipeline  # noqa: E402
 from monocap.cli import main  # noqa: E402
 from monocap.eval.bench_speed import repeated  # noqa: E402
 from monocap.io.results import RunResult, staged_folder  # noqa: E402
-from monocap.io.video import FrameSource, fingerprint, open_source  # noqa: E402
+from monocap.io.video import FrameSource, SeekError, fingerprint, open_source  # noqa: E402
 from monocap.lift.lifter import Lifter  # noqa: E402
 from monocap.run import CameraSpec  # noqa: E402
 from monocap.skeleton import COCO17, H36M17, bone_lengths  # noqa: E402
@@ -193,17 +193,29 @@ def test_run_in_segments_matches_one_pass_up_to_the_cut(demo_one_pass, media, ra
     assert found[65:].mean() > 0.9 and found[65:].sum() >= np.isfinite(expected[65:]).all(axis=(1, 2)).sum() - 3
 
 
-def test_a_seek_that_lands_elsewhere_is_read_again_in_one_pass(demo_one_pass, media, random_weights, tmp_path,
-                                                               caplog):
+def _refuse_to_seek(start: int):
+    raise SeekError(f"clip.mp4: cannot seek to frame {start}")
+    yield
+
+
+@pytest.mark.parametrize("seek, message", [
+    ("one frame too far", "seeking to frame 65 found another frame than reading through does"),
+    ("refused", "clip.mp4: cannot seek to frame 65")])
+def test_a_seek_that_fails_is_read_again_in_one_pass(seek, message, demo_one_pass, media, random_weights, tmp_path,
+                                                     caplog):
     video = open_source(media / "demo.mp4")
-    # Seeking one frame too far, as a video with irregular timestamps might.
-    off_by_one = FrameSource(video.info, lambda start, stop: video.read(start + 1 if start else 0, stop),
-                             seekable=True)
+
+    def read(start, stop):
+        if not start:
+            return video.read(start, stop)
+        # As a video with irregular timestamps might seek, or one that cannot seek at all.
+        return video.read(start + 1, stop) if seek == "one frame too far" else _refuse_to_seek(start)
+
+    source = FrameSource(video.info, read, seekable=True)
     with caplog.at_level(logging.INFO, logger="monocap.run.pipeline"):
-        summary = Pipeline("mediapipe", random_weights, segments=2).run(off_by_one, tmp_path, overlay=False,
+        summary = Pipeline("mediapipe", random_weights, segments=2).run(source, tmp_path, overlay=False,
                                                                         max_frames=130)
-    assert "seeking to frame 65 found another frame than reading through does; reading it again in one pass" \
-        in caplog.text
+    assert f"{message}; reading it again in one pass" in caplog.text
     assert summary.segments == 1 and summary.frames == 130
     np.testing.assert_array_equal(_keypoints_per_frame(summary.folder), demo_one_pass[1])
 

@@ -60,6 +60,10 @@ class SourceError(ValueError):
     """The input cannot be read; the message is one line that starts with the file's name."""
 
 
+class SeekError(SourceError):
+    """A source could not start reading at a frame, or found another frame there than reading through does."""
+
+
 class Frame(NamedTuple):
     """One decoded frame: its index from 0 and the image, (H, W, 3) uint8 RGB."""
 
@@ -244,7 +248,7 @@ def _open_video(path: Path, fps: float | None, prefetch: int) -> FrameSource:
         # OpenCV seeks by timestamp and decodes on from the keyframe before: exact where frames are evenly timed.
         if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
             capture.release()
-            raise SourceError(f"{path}: cannot seek to frame {start}")
+            raise SeekError(f"{path}: cannot seek to frame {start}")
         index = start
         try:
             while stop is None or index < stop:

@@ -60,7 +60,7 @@ from ..export import export_run
 from ..fit import OneEuroFilter, filter_sequence, fit_root_positions
 from ..fit.causal import CausalSkeleton, LiveSkeletons
 from ..io.results import RunResult, staged_folder
-from ..io.video import DEFAULT_FPS, FrameSource, SourceError, SourceInfo, fingerprint, open_source
+from ..io.video import DEFAULT_FPS, FrameSource, SeekError, SourceError, SourceInfo, fingerprint, open_source
 from ..lift.contract import UNKNOWN_LICENCE
 from ..lift.diffusion import HypothesisLifter
 from ..lift.lifter import MODEL_FPS, Lifter
@@ -182,9 +182,6 @@ class _Observation:
     image_rgb: np.ndarray | None  # None for keypoint files and for frames read in segments
     detections: Detections2D
 
-
-class SeekMismatch(Exception):
-    """A segment of a video started on another frame than reading through finds at that index."""
 
 
 class Pipeline:
@@ -311,8 +308,8 @@ class Pipeline:
         with staged_folder(folder) as stage:
             try:
                 tracks, n_frames, segments = self._detect_and_track(inp, clock, progress, max_frames, self.segments)
-            except SeekMismatch as exc:
-                log.info("%s: %s; reading it again in one pass", info.path, exc)
+            except SeekError as exc:
+                log.info("%s; reading it again in one pass", exc)
                 tracks, n_frames, segments = self._detect_and_track(inp, clock, progress, max_frames, 1)
             result = self._lift_tracks(tracks, n_frames, intrinsics, info, clock)
             with clock("write"):
@@ -468,7 +465,7 @@ def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageCloc
 
     Every part but the last ends with the next part's first frame, which is
     not detected, only compared (`fingerprint`) with that part's first frame:
-    `SeekMismatch` if they differ.
+    `SeekError` if they differ.
     """
     done = object()
     stop = threading.Event()
@@ -507,7 +504,8 @@ def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageCloc
                     expected = digest
                     continue
                 if index == part.start and part is not parts[0] and digest != expected:
-                    raise SeekMismatch(f"seeking to frame {index} found another frame than reading through does")
+                    raise SeekError(f"{part.info.path}: seeking to frame {index} found another frame than reading "
+                                    "through does")
                 yield _Observation(index, None, dets)
     finally:
         stop.set()
