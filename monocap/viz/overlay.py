@@ -19,6 +19,8 @@ so browsers play it) through PyAV, whose wheels carry libx264.
 """
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import islice
@@ -46,6 +48,7 @@ VIEW_HFOV_DEG = 50.0
 VIEW_MIN_RADIUS_MM = 1500.0  # the view holds at least this much around its centre
 VIEW_POINTS = 20_000  # joints sampled to place the view
 NEAR_MM = 100.0  # lines are cut where they come nearer than this to the virtual camera
+DRAW_AHEAD = 2  # frames drawn ahead of the one being encoded
 GRID_STEP_MM = 1000.0
 GRID_MARGIN_MM = 1000.0
 TRAIL_SECONDS = 10.0
@@ -55,13 +58,24 @@ WHITE = (255, 255, 255)
 
 
 def write_overlay(frames: FrameSource, scene: Scene, path: str | Path, progress: bool = False) -> str:
-    """Draw ``scene`` on the frames of ``frames`` (read again from the start) into ``path``; returns the codec."""
+    """Draw ``scene`` on the frames of ``frames`` (read again from the start) into ``path``; returns the codec.
+
+    Three threads in a row: decoding (`FrameSource`), drawing with the
+    conversion to 4:2:0, and encoding, a few frames apart. Drawing runs on
+    one thread, in frame order, because the renderer reuses its canvas.
+    """
     result = scene.result
     draw = OverlayRenderer(scene)
     bar = tqdm(total=result.frame_count, disable=not progress, unit="frame", desc=f"{frames.info.name}: overlay")
-    with VideoWriter(path, result.fps, draw.canvas.size) as writer, bar:
+    with VideoWriter(path, result.fps, draw.canvas.size) as writer, bar, ThreadPoolExecutor(1) as drawing:
+        drawn: deque = deque()
         for frame in islice(frames, result.frame_count):
-            writer.write(draw(frame.rgb, frame.index))
+            drawn.append(drawing.submit(lambda f=frame: to_yuv420(draw(f.rgb, f.index))))
+            if len(drawn) > DRAW_AHEAD:
+                writer.write_yuv420(drawn.popleft().result())
+                bar.update()
+        while drawn:
+            writer.write_yuv420(drawn.popleft().result())
             bar.update()
     return writer.codec
 
@@ -325,6 +339,14 @@ def _label(image: np.ndarray, text: str, origin: tuple[int, int], color, font_sc
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, color, 1, cv2.LINE_AA)
 
 
+def to_yuv420(rgb: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB image as one (H * 3/2, W) plane of planar 4:2:0 YUV, what the encoder takes.
+
+    OpenCV converts (BT.601, as FFmpeg would) several times faster than FFmpeg's own scaler does.
+    """
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+
+
 class VideoWriter:
     """Writes RGB frames of one size to an H.264 mp4 file (libx264 through PyAV; see the module docstring)."""
 
@@ -348,11 +370,14 @@ class VideoWriter:
         Indices must increase; over the ones left out the previous picture stays
         on screen, so a recording that skipped frames still plays in real time.
         """
+        self.write_yuv420(to_yuv420(rgb), index)
+
+    def write_yuv420(self, yuv: np.ndarray, index: int | None = None) -> None:
+        """`write` for a frame already converted by `to_yuv420`."""
         index = self._next_index if index is None else index
         if index < self._next_index:
             raise ValueError(f"{self.path}: frame {index} written after frame {self._next_index - 1}")
-        # OpenCV converts to 4:2:0 (BT.601, as FFmpeg would) several times faster than FFmpeg's own scaler does.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts, frame.time_base = index, 1 / self._rate
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
