@@ -343,13 +343,17 @@ class Pipeline:
         n_frames = 0
         parts = [] if inp.frames is None else inp.frames.split(segments, max_frames, MIN_SEGMENT_FRAMES)
         bar = tqdm(total=total, disable=not progress, unit="frame", desc=f"{info.name}: 2D + tracking")
-        with bar, closing(self._observe(inp, clock, max_frames, parts)) as observations:
+        lock = threading.Lock()  # segments report their progress from their own threads
+
+        def detected() -> None:
+            with lock:
+                bar.update()
+        with bar, closing(self._observe(inp, clock, max_frames, parts, detected)) as observations:
             try:
                 for obs in observations:
                     with clock("track"):
                         tracker.update(obs.index, obs.detections)
                     n_frames += 1
-                    bar.update()
             except KeyboardInterrupt:
                 if not info.live:
                     raise
@@ -427,14 +431,17 @@ class Pipeline:
         return _Input(frames.info, frames=frames)
 
     def _observe(self, inp: _Input, clock: StageClock, max_frames: int | None,
-                 parts: list[FrameSource] | None = None) -> Iterator[_Observation]:
+                 parts: list[FrameSource] | None = None, detected=lambda: None) -> Iterator[_Observation]:
         """Each frame's COCO-17 detections in order, from the 2D backend or the keypoint file.
 
         ``parts``: the source in segments (`FrameSource.split`) to detect at the
         same time; the frames then come without their images.
+        ``detected()`` is called once per frame as soon as its detections exist
+        (from the segments' threads, out of frame order).
         """
         if inp.keypoints is not None:
             for index, dets in islice(enumerate(inp.keypoints), max_frames):
+                detected()
                 yield _Observation(index, None, dets.to_coco17())
             return
         parts = parts or [inp.frames]
@@ -447,9 +454,10 @@ class Pipeline:
                 for frame in islice(inp.frames, max_frames):
                     with clock("2d"):
                         dets = detectors[0](frame.rgb).to_coco17()
+                    detected()
                     yield _Observation(frame.index, frame.rgb, dets)
             else:
-                yield from _detect_segments(parts, detectors, clock)
+                yield from _detect_segments(parts, detectors, clock, detected)
         finally:
             for detector in detectors:
                 detector.close()
@@ -460,12 +468,13 @@ class Pipeline:
         return min(self.min_track_frames, info.frame_count or self.min_track_frames)
 
 
-def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageClock) -> Iterator[_Observation]:
+def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageClock,
+                     detected) -> Iterator[_Observation]:
     """The frames of each part through its own detector on its own thread; their detections in frame order.
 
     Every part but the last ends with the next part's first frame, which is
     not detected, only compared (`fingerprint`) with that part's first frame:
-    `SeekError` if they differ.
+    `SeekError` if they differ. Each part's thread calls ``detected()`` after each of its detections.
     """
     done = object()
     stop = threading.Event()
@@ -481,6 +490,8 @@ def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageCloc
                     first = frame.index == part.start and part is not parts[0]
                     digest = fingerprint(frame.rgb) if first or last else None
                     out.put((frame.index, digest, None if last else detect(frame.rgb).to_coco17()))
+                    if not last:
+                        detected()
             out.put(done)
         except BaseException as exc:  # handed to the consumer, who raises it
             out.put(exc)
