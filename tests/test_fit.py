@@ -74,6 +74,22 @@ def _lengths(joints):
     return np.linalg.norm(joints[:, chi] - joints[:, par], axis=-1)
 
 
+def test_a_leg_folded_across_when_sitting_keeps_its_bend(shared_data):
+    """S6 sits down cross-legged: the right thigh crosses to the left and its knee bends 110-140 degrees.
+
+    Seen from the thigh's untwisted position that bend points forwards; the fit once read it as a knee
+    bent the wrong way, started from a straight leg and put the knee 380 mm off (40.5 mm mean).
+    """
+    root = shared_data / "h36m"
+    sequence = next(s for s in load_h36m_poses(root, ("S6",)) if s.action == "SittingDown")
+    camera = load_h36m_cameras(root)["S6"][1]
+    gt = camera.world_to_camera(sequence.joints_world_mm[150:300].astype(np.float64))
+    person = _fit(gt, camera.intrinsics.project(gt), camera.intrinsics)
+    off = np.linalg.norm(person.positions_cam_mm - gt, axis=-1)
+    assert off.mean() < 15.0  # measured 9.8
+    assert off[:, H36M17.index("r_knee")].max() < 40.0  # measured 17
+
+
 def test_world_is_y_up_with_the_feet_on_the_floor_during_contacts(walking, fitted_truth):
     gt, _, _, up = walking
     person = fitted_truth

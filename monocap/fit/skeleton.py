@@ -131,6 +131,9 @@ SWING = RIG21.indices(["spine", "neck_nose"]) + ON_PARENT
 HINGE_FLEXION_SIGN = {RIG21.index(n): s for n, s in (("r_knee", 1), ("l_knee", 1), ("l_elbow", -1), ("r_elbow", -1))}
 """Hinge joint → sign of its flexion as a rotation about its local x axis (knees bend back, elbows forward)."""
 END_SITES = np.array([not CHILDREN[j] for j in range(NUM_JOINTS)])
+# A knee whose leg looks bent forwards less than this is read as straight (noise about a straight leg);
+# bent further, as a thigh turned outwards, as in sitting cross-legged.
+FLIP_MAX_DEG = 30.0
 
 # The optimised parameters of one frame: (joint, kind) per column block, in this order.
 _BLOCKS = ([(0, "translation", 3)] + [(j, "ball" if j in BALL else "swing" if j in SWING else "hinge",
@@ -526,7 +529,9 @@ def closed_form_pose(joints: np.ndarray, directions: np.ndarray, config: FitConf
             # ...replaced by the bending plane's normal as the limb bends (flexion positive).
             bend = HINGE_FLEXION_SIGN[kid] * np.cross(upper, lower)
             if HINGE_FLEXION_SIGN[kid] > 0:  # a knee never bends forwards: read that as a straight leg
-                bend *= np.where((bend * reference).sum(-1) < 0, -1.0, 1.0)[..., None]
+                forwards = (bend * reference).sum(-1) < 0
+                forwards &= (upper * lower).sum(-1) > np.cos(np.radians(FLIP_MAX_DEG))
+                bend *= np.where(forwards, -1.0, 1.0)[..., None]
             axis = bend + 0.25 * reference
             axis = _unit(axis - (axis * upper).sum(-1, keepdims=True) * upper)
             glob[:, j] = np.stack([axis, -upper, np.cross(axis, -upper)], axis=-1)
