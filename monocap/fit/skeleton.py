@@ -33,7 +33,9 @@ Steps (whole sequence, offline):
      to the pose;
    - 2D: reprojection error (full perspective, the camera's intrinsics and
      distortion) against the keypoints, weighted by their confidence, Huber
-     beyond ``huber_px``, ``sigma_2d_px`` per unit cost. Keypoints that
+     beyond ``huber_px``, per unit cost ``sigma_2d_px`` for keypoints as
+     jittery as a detector's and down to half that for exact ones
+     (`reprojection_sigma`). Keypoints that
      COCO-style detectors do not have (pelvis, spine, thorax, neck, head:
      `skeleton.built_h36m17_joints`) are left out: built from other points
      (the spine halfway between hips and shoulders, the nose for the neck)
@@ -164,13 +166,17 @@ class FitConfig:
     """The pelvis's depth against the estimated root's, low-passed at ``root_depth_cutoff_hz``."""
     root_depth_cutoff_hz: float = 0.6
     sigma_2d_px: float = 3.0
+    """For keypoints with at least `DETECTOR_JITTER_PX` of jitter; cleaner ones are trusted more
+    (`reprojection_sigma`)."""
+    sigma_2d_clean_px: float | None = 1.5
+    """For exact keypoints (jitter at most half `DETECTOR_JITTER_PX`); None: ``sigma_2d_px`` whatever the jitter."""
     huber_px: float = 15.0
     accel_sigma_depth_mm_s2: float = 4000.0
     accel_sigma_image_mm_s2: float | None = None
     """None: `image_accel_sigma` of the measured keypoint jitter."""
     accel_sigma_image_per_px: float = 4000.0
     """mm/s² at 1 px of keypoint jitter, divided by the jitter: the penalty's weight grows with its variance."""
-    min_jitter_px: float = 0.5
+    min_jitter_px: float = 0.125
     """Clean keypoints (ground truth, mocap) count as this much jitter. Some smoothing must stay: the joint
     limits and contacts switch on and off from frame to frame, which would otherwise show as jerks."""
     joint_limits: bool = True
@@ -268,7 +274,8 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
     sc_2d = sc.copy()  # the reprojection term holds to observed keypoints only
     sc_2d[:, built_h36m17_joints(joint_format)] = 0.0
     jitter = keypoint_jitter_px(kp)
-    config = replace(config, accel_sigma_image_mm_s2=image_accel_sigma(jitter, config))
+    config = replace(config, accel_sigma_image_mm_s2=image_accel_sigma(jitter, config),
+                     sigma_2d_px=reprojection_sigma(jitter, config), sigma_2d_clean_px=None)
     keypoints_norm = intrinsics.pixels_to_normalized(np.nan_to_num(kp))
     focal = 0.5 * (intrinsics.fx + intrinsics.fy)
     anchor = raw.copy()
@@ -292,6 +299,9 @@ def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np
 
 
 MIN_JITTER_SAMPLES = 30
+# Keypoint jitter of a detector at its cleanest: MediaPipe's tracks on demo.mp4 measure 0.9-1.8 px. Keypoints
+# with less are trusted more than the default weights do (`reprojection_sigma`, `image_accel_sigma`).
+DETECTOR_JITTER_PX = 0.5
 
 
 def keypoint_jitter_px(keypoints_px: np.ndarray) -> float:
@@ -308,6 +318,16 @@ def keypoint_jitter_px(keypoints_px: np.ndarray) -> float:
     if len(d) < MIN_JITTER_SAMPLES:
         return float("nan")
     return float(np.median(d) / 0.6745 / np.sqrt(20.0))
+
+
+def reprojection_sigma(jitter_px: float, config: FitConfig) -> float:
+    """The reprojection error per unit cost, px: ``sigma_2d_px`` for keypoints with the jitter of a detector
+    (`DETECTOR_JITTER_PX` or more; an unknown jitter counts as that), falling in proportion to the jitter to
+    ``sigma_2d_clean_px`` at half of it and below (exact keypoints: ground truth, projected mocap)."""
+    if config.sigma_2d_clean_px is None or not np.isfinite(jitter_px):
+        return float(config.sigma_2d_px)
+    scale = np.clip(jitter_px / DETECTOR_JITTER_PX, 0.5, 1.0)
+    return float(config.sigma_2d_clean_px + (config.sigma_2d_px - config.sigma_2d_clean_px) * (2 * scale - 1))
 
 
 def image_accel_sigma(jitter_px: float, config: FitConfig) -> float:
@@ -528,7 +548,8 @@ def closed_form_pose(joints: np.ndarray, directions: np.ndarray, config: FitConf
             reference = (_rotation_between(parent @ directions[kid], upper) @ parent)[..., 0]
             # ...replaced by the bending plane's normal as the limb bends (flexion positive).
             bend = HINGE_FLEXION_SIGN[kid] * np.cross(upper, lower)
-            if HINGE_FLEXION_SIGN[kid] > 0:  # a knee never bends forwards: read that as a straight leg
+            if HINGE_FLEXION_SIGN[kid] > 0:
+                # A knee never bends forwards: a leg slightly bent so is a straight one (`FLIP_MAX_DEG`).
                 forwards = (bend * reference).sum(-1) < 0
                 forwards &= (upper * lower).sum(-1) > np.cos(np.radians(FLIP_MAX_DEG))
                 bend *= np.where(forwards, -1.0, 1.0)[..., None]
