@@ -91,8 +91,9 @@ from the rest shape at ``torso_turn_sigma_deg`` per unit cost). The
 ankles, wrists and head end the chains: they are end sites (no rotation),
 since H36M17 has no point beyond them.
 
-Not done: a causal (frame-by-frame, live) mode; ball-joint limits (hips,
-shoulders, spine) beyond the hinges.
+Not done here: fitting frame by frame as frames arrive (`monocap.fit.causal`
+does that in closed form, without this problem's terms); ball-joint limits
+(hips, shoulders, spine) beyond the hinges.
 """
 from __future__ import annotations
 
