@@ -162,6 +162,58 @@ def test_mediapipe_looks_again_in_halves_for_someone_small_in_a_wide_frame(coco,
     assert np.median(err) < 0.05 * np.ptp(kp[0, seen, 1]), err
 
 
+def test_mediapipe_finds_several_people_in_a_real_photo(coco):
+    """A COCO photo of four annotated people: one instance finds one, more instances find others, not the same."""
+    pytest.importorskip("mediapipe")
+    cv2 = pytest.importorskip("cv2")
+    from monocap.detect2d.mediapipe_backend import MediaPipePose
+
+    path, _, kp, _ = coco[196141]
+    frame = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+    def matched(dets) -> set[int]:
+        """The annotated people that detections lie on (median joint error under 15 % of their height)."""
+        people = set()
+        for found in dets.keypoints_px:
+            for k, truth in enumerate(kp):
+                seen = truth[:, 2] > 0
+                if np.median(np.linalg.norm(found[seen] - truth[seen, :2], axis=1)) < 0.15 * np.ptp(truth[seen, 1]):
+                    people.add(k)
+        return people
+
+    with MediaPipePose(static_image_mode=True) as detect:
+        one = detect(frame).to_coco17()
+    with MediaPipePose(static_image_mode=True, max_people=5) as detect:
+        assert detect.max_people == 5
+        several = detect(frame).to_coco17()
+    assert len(one) == 1 and len(matched(one)) == 1
+    assert 3 <= len(several) <= 5
+    assert len(matched(several)) >= 3, matched(several)  # distinct people, no one found twice
+    np.testing.assert_allclose(several.keypoints_px[0], one.keypoints_px[0], atol=1e-3)  # the first is unchanged
+    with pytest.raises(ValueError, match="max_people must be at least 1"):
+        MediaPipePose(max_people=0)
+
+
+def test_mediapipe_follows_two_people_through_real_video(shared_data):
+    """demo.mp4: the second person walks in at about frame 40; two instances follow both, apart, frame after frame."""
+    pytest.importorskip("mediapipe")
+    from monocap.detect2d.mediapipe_backend import MediaPipePose
+    from monocap.io.video import open_source
+
+    counts, apart = [], []
+    with MediaPipePose(max_people=2) as detect:
+        for frame, _ in zip(open_source(shared_data / "media" / "demo.mp4"), range(80)):
+            dets = detect(frame.rgb)
+            counts.append(len(dets))
+            if len(dets) == 2:
+                (a0, _, a1, _), (b0, _, b1, _) = dets.boxes_px
+                apart.append(min(a1, b1) < max(a0, b0))  # the boxes do not overlap left to right
+    counts = np.array(counts)
+    assert (counts[:30] == 1).all(), counts  # one person on the box until the other comes in
+    assert (counts[50:] == 2).mean() > 0.9, counts
+    assert all(apart)
+
+
 # --- weights: download, cache, verify -----------------------------------------------------------
 
 @pytest.fixture

@@ -139,6 +139,20 @@ def test_run_on_a_demo_cut_tracks_the_person_found(demo_run):
     assert {"decode", "2d", "track", "lift", "root", "write", "overlay"} <= demo_run.seconds.keys()
 
 
+def test_max_people_tracks_both_people_of_the_demo(media, random_weights, tmp_path, capsys):
+    """demo.mp4's first 90 frames: the walker comes in at about frame 40 and gets a track beside the jumper's."""
+    assert main(["run", str(media / "demo.mp4"), "-o", str(tmp_path), "--model", str(random_weights),
+                 "--max-people", "2", "--max-frames", "90", "--no-overlay", "-q"]) == 0
+    npz = check_output(tmp_path / "demo", 90, overlay=False)
+    together = npz["detected"].sum(axis=0)
+    assert together.max() == 2 and (together[50:] == 2).mean() > 0.9, together
+    assert main(["run", str(media / "demo.mp4"), "-o", str(tmp_path / "rtmo"), "--backend", "rtmpose",
+                 "--max-people", "2", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "max_people is for the mediapipe backend" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "rtmo").exists()
+
+
 def test_a_second_run_replaces_the_first(media, random_weights, tmp_path):
     pipeline = Pipeline("mediapipe", random_weights)
     first = pipeline.run(media / "short_5frames.mp4", tmp_path)

@@ -6,7 +6,8 @@ import logging
 import re
 from pathlib import Path
 
-from .run import _logging_to_stderr, add_camera_arguments, add_threads_argument, camera_spec
+from .run import (_logging_to_stderr, add_camera_arguments, add_max_people_argument, add_threads_argument,
+                  camera_spec)
 
 log = logging.getLogger("monocap")
 
@@ -42,6 +43,7 @@ def add_parser(sub, parents):
     p.add_argument("--model", default="default", metavar="default|h36m|PATH",
                    help="lifter: shipped model name or weight file (default: %(default)s)")
     add_threads_argument(p)
+    add_max_people_argument(p)
     add_camera_arguments(p)
     p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
     p.add_argument("--no-smoothing", action="store_true", help="no One-Euro filter on the root positions")
@@ -65,7 +67,8 @@ def run(args) -> int:
         if not args.no_window and not window:
             log.info("no display: running without a window")
         pipeline = Pipeline(args.backend, args.model, camera=camera_spec(args), temporal=not args.single,
-                            smoothing=not args.no_smoothing, weights=args.weights, threads=args.threads)
+                            smoothing=not args.no_smoothing, weights=args.weights, threads=args.threads,
+                            max_people=args.max_people)
         stats = run_live(pipeline, source, record=args.record, window=window, max_frames=args.max_frames,
                          progress=not args.quiet, skeletons=args.skeleton)
     print(stats.summary() + (f"; recorded {args.record}" if args.record else ""))

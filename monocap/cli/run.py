@@ -32,6 +32,7 @@ examples:
   monocap run clip.mp4 -o out                          # MediaPipe (offline), writes out/clip/
   monocap run clip.mp4 -o out --fov 70                 # a wider lens
   monocap run clip.mp4 -o out --calibration cam.json   # a calibrated camera
+  monocap run clip.mp4 -o out --max-people 2           # MediaPipe following up to two people
   monocap run clip.mp4 -o out --backend rtmpose        # several people (RTMO, downloads its weights once)
   monocap run frames/ -o out --fps 25                  # a folder of frames
   monocap run webcam:0 -o out --max-frames 300         # live; Ctrl-C also stops and writes
@@ -65,12 +66,13 @@ def add_pipeline_arguments(p) -> None:
     `pipeline_options` and `run_options` turn them into `Pipeline` and `Pipeline.run` arguments.
     """
     p.add_argument("--backend", choices=("mediapipe", "rtmpose", "file"), default="mediapipe",
-                   help="2D keypoints: mediapipe (offline, one person), rtmpose (several people), "
-                        "file (precomputed) (default: %(default)s)")
+                   help="2D keypoints: mediapipe (offline, one person unless --max-people), rtmpose (several "
+                        "people), file (precomputed) (default: %(default)s)")
     p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
     p.add_argument("--model", default="default", metavar="default|h36m|PATH",
                    help="lifter: shipped model name or weight file (default: %(default)s; h36m is research only)")
     add_threads_argument(p)
+    add_max_people_argument(p)
     add_segments_argument(p)
     add_camera_arguments(p)
     p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
@@ -101,7 +103,8 @@ def pipeline_options(args) -> dict:
     tracking = {} if args.min_track_frames is None else {"min_track_frames": args.min_track_frames}
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
-                threads=args.threads, segments=args.segments, hypotheses=args.hypotheses,
+                threads=args.threads, max_people=args.max_people, segments=args.segments,
+                hypotheses=args.hypotheses,
                 flip_test=not args.no_flip_test, **tracking)
 
 
@@ -122,6 +125,14 @@ def add_threads_argument(p) -> None:
                    help="CPU threads of the 2D backend (default: mediapipe half the CPUs, at most 4; rtmpose "
                         "every CPU; monocap batch 1 per worker). MediaPipe's threads spin while they wait for "
                         "one another: more threads than idle cores slows it down many times over")
+
+
+def add_max_people_argument(p) -> None:
+    """--max-people: people MediaPipe follows per frame (`Pipeline` ``max_people``)."""
+    p.add_argument("--max-people", type=int, metavar="N",
+                   help="--backend mediapipe: follow up to N people per frame, each with its own model instance "
+                        "that sees the people found before it painted out; each costs about as much 2D time as "
+                        "the first (default: 1)")
 
 
 def add_segments_argument(p) -> None:

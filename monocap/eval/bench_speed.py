@@ -43,7 +43,7 @@ STAGES = ("start", "decode", "decode_wait", "2d", "track", "lift", "root", "writ
 
 
 def add_arguments(p) -> None:
-    from ..cli.run import add_segments_argument, add_threads_argument
+    from ..cli.run import add_max_people_argument, add_segments_argument, add_threads_argument
 
     p.add_argument("input", nargs="?", type=Path, help="a video (default: DATA_ROOT/media/demo.mp4)")
     p.add_argument("--backend", choices=("mediapipe", "rtmpose"), default="mediapipe",
@@ -51,6 +51,7 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", type=Path, metavar="PATH", help="a local RTMO .onnx file for --backend rtmpose")
     p.add_argument("--model", default="default", metavar="default|h36m|PATH", help="lifter (default: %(default)s)")
     add_threads_argument(p)
+    add_max_people_argument(p)
     add_segments_argument(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="read the video N times in a row, as one N times longer video (default: %(default)s)")
@@ -67,7 +68,7 @@ def run(args) -> dict:
     rss = {"start": rss_mb()}
     source = open_source(path)
     pipeline = Pipeline(args.backend, args.model, weights=args.weights, threads=args.threads,
-                        segments=args.segments)
+                        max_people=args.max_people, segments=args.segments)
     rss["models loaded"] = rss_mb()
     loops: list[float | None] = []
 
@@ -87,7 +88,8 @@ def run(args) -> dict:
     without_overlay = summary.wall_seconds - summary.seconds.get("overlay", 0.0)
     figures = {
         "input": str(path), "frames": frames, "image_size": list(source.info.image_size),
-        "backend": args.backend, "model": str(args.model), "repeat": args.repeat, "segments": summary.segments,
+        "backend": args.backend, "model": str(args.model), "max_people": args.max_people,
+        "repeat": args.repeat, "segments": summary.segments,
         "ms_per_frame": per_frame_ms,
         "fps_end_to_end": frames / without_overlay,
         "fps_with_overlay": None if args.no_overlay else frames / summary.wall_seconds,
@@ -141,8 +143,9 @@ def rss_mb(field: str = "VmRSS") -> float | None:
 
 def _print(f: dict) -> None:
     width, height = f["image_size"]
+    people = f" (up to {f['max_people']} people)" if f.get("max_people") else ""
     print(f"\n{f['input']}: {f['frames']} frames ({f['repeat']} x {f['frames'] // f['repeat']}), {width}x{height}, "
-          f"backend {f['backend']}, model {f['model']}, 2D in {f['segments']} segment(s); {f['cpus']} CPUs, "
+          f"backend {f['backend']}{people}, model {f['model']}, 2D in {f['segments']} segment(s); {f['cpus']} CPUs, "
           f"load average {f['load_average_1min']:.1f}")
     print("\n| stage | ms/frame |\n|---|---:|")
     for stage, ms in f["ms_per_frame"].items():

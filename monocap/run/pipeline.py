@@ -204,6 +204,8 @@ class Pipeline:
         keeps its people).
     weights, detector_options: passed to the 2D backend.
     threads: the 2D backend's CPU threads (its ``num_threads``; None: the backend's default).
+    max_people: MediaPipe follows this many people per frame (default 1;
+        `MediaPipePose`), each at about the cost of the first; rtmpose finds everyone.
     segments: ``run`` reads a video file or image folder in this many
         stretches of consecutive frames at the same time (each at least
         `MIN_SEGMENT_FRAMES` long; see the module docstring). None: as many as
@@ -223,8 +225,8 @@ class Pipeline:
                  camera: CameraSpec | None = None, temporal: bool = True, smoothing: bool = True,
                  fps: float | None = None, image_size: tuple[int, int] | None = None,
                  min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
-                 detector_options: dict | None = None, threads: int | None = None, segments: int | None = None,
-                 hypotheses: int = 0, flip_test: bool = True):
+                 detector_options: dict | None = None, threads: int | None = None, max_people: int | None = None,
+                 segments: int | None = None, hypotheses: int = 0, flip_test: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if min_track_frames < 1:
@@ -243,6 +245,10 @@ class Pipeline:
             raise ValueError(f"threads must be at least 1, got {threads}")
         if threads is not None and backend != "file":
             self.detector_options["num_threads"] = threads
+        if max_people is not None and backend != "mediapipe":
+            raise ValueError(f"max_people is for the mediapipe backend; {backend} finds every person it can")
+        if max_people is not None:
+            self.detector_options["max_people"] = max_people
         if segments is not None and segments < 1:
             raise ValueError(f"segments must be at least 1, got {segments}")
         if segments is None:
