@@ -7,11 +7,11 @@ import pytest
 
 from monocap.camera import Intrinsics
 from monocap.cli import main
-from monocap.eval.metrics import mpjpe
+from monocap.eval.metrics import mpjpe, pa_mpjpe
 from monocap.lift import contract
 from monocap.lift.contract import lift_file, read_lift_input
 from monocap.lift.lifter import model_path
-from monocap.skeleton import H36M17
+from monocap.skeleton import H36M17, bone_lengths
 
 H36M_CAMERA = 0  # 54138969, one of the two 1000x1002 cameras
 
@@ -114,11 +114,16 @@ def test_valid_input_reads_back(tmp_path):
     assert inp.fps is None and inp.intrinsics == Intrinsics.from_fov(640, 480)
 
 
-@pytest.mark.parametrize("flags", [["--single", "--causal"], ["--flip-test", "--hypotheses", "3"]])
-def test_cli_rejects_flags_that_exclude_each_other(tmp_path, capsys, flags):
+@pytest.mark.parametrize("flags, message", [
+    (["--single", "--causal"], "exclude each other"),
+    (["--flip-test", "--hypotheses", "3"], "exclude each other"),
+    (["--skeleton", "--single"], "--skeleton fits whole sequences"),
+    (["--skeleton", "--causal"], "--skeleton fits whole sequences"),
+])
+def test_cli_rejects_flags_that_exclude_each_other(tmp_path, capsys, flags, message):
     path = _write(tmp_path / "ok.npz", _valid())
     assert main(["lift", str(path), str(tmp_path / "out.npz"), *flags]) == 2
-    assert "exclude each other" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "out.npz").exists()
 
 
@@ -241,6 +246,35 @@ def test_shipped_weights_lift_h36m_s8_accurately(tmp_path, s8_takes, model, max_
         depth_err = np.abs(out["root_cam_mm"][..., 2] - gt[..., 0, 2]) / gt[..., 0, 2]
     assert p1 < max_p1_mm
     assert np.median(depth_err) < max_depth_err
+
+
+def test_skeleton_keeps_bones_constant_and_fits_closer_to_the_truth(tmp_path, s8_takes):
+    """--skeleton on three real S8 takes with the open-data model: one skeleton per person, nearer the truth."""
+    kp, gt, cam = s8_takes
+    scores = np.ones(kp.shape[:-1])
+    scores[1, 50:60] = 0  # the second person unseen for ten frames: no pose there, before or after fitting
+    path = _contract_file(tmp_path / "in.npz", kp, cam.intrinsics)
+    with np.load(path) as data:
+        _write(path, dict(data, scores=scores))
+    lift_file(path, tmp_path / "lifted.npz")
+    summary = lift_file(path, tmp_path / "fitted.npz", skeleton=True)
+    with np.load(tmp_path / "lifted.npz") as lifted, np.load(tmp_path / "fitted.npz") as fitted:
+        assert summary["skeleton"] and bool(fitted["skeleton"]) and not bool(lifted["skeleton"])
+        poses, bones = fitted["poses3d"], fitted["bone_lengths_mm"]
+        present = np.isfinite(poses).all(axis=(-2, -1))
+        np.testing.assert_array_equal(present, np.isfinite(lifted["poses3d"]).all(axis=(-2, -1)))
+        assert not present[1, 50:60].any() and present.sum() == 590
+        assert np.all(poses[present][:, 0] == 0) and np.isfinite(fitted["root_cam_mm"][present]).all()
+        assert bones.shape == (3, 16) and ((bones > 50) & (bones < 600)).all()
+        for p in range(3):
+            lengths = bone_lengths(poses[p, present[p]])
+            np.testing.assert_allclose(lengths, np.broadcast_to(bones[p], lengths.shape), atol=0.05)
+        m = present
+        # Measured: P1 62.8 -> 60.0 mm, P2 46.3 -> 45.9 mm.
+        before = mpjpe(lifted["poses3d"][m], gt[m], root=0, reduce=True)
+        after = mpjpe(poses[m], gt[m], root=0, reduce=True)
+        before_pa, after_pa = pa_mpjpe(lifted["poses3d"][m], gt[m], reduce=True), pa_mpjpe(poses[m], gt[m], reduce=True)
+    assert after < before and after_pa < before_pa + 1.0, (before, after, before_pa, after_pa)
 
 
 def test_flip_test_lifts_a_mirrored_person_as_the_mirror_image(s8_takes):

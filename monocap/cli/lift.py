@@ -18,6 +18,9 @@ output keys: poses3d (...,T,17,3) mm camera frame, pelvis-relative; root_cam_mm 
              Absolute joints: poses3d + root_cam_mm[..., None, :].
              With --hypotheses M: hypotheses (M,...,T,17,3) mm drawn from the diffusion prior, guided
              by the keypoints; poses3d is their per-joint mean, uncertainty_mm (...,T,17) their spread.
+             With --skeleton: poses3d and root_cam_mm are each person's sequence fitted to one
+             skeleton (constant bones, joint limits, smooth, on the keypoints, feet on the floor),
+             plus bone_lengths_mm (...,16).
 
 examples:
   monocap lift keypoints.npz poses3d.npz                  # default (open data) model, temporal
@@ -27,6 +30,7 @@ examples:
   monocap lift keypoints.npz poses3d.npz --model h36m     # Human3.6M model: non-commercial research only
   monocap lift keypoints.npz poses3d.npz --model my_weights.npz
   monocap lift keypoints.npz poses3d.npz --hypotheses 10  # 10 plausible poses per frame + their spread
+  monocap lift keypoints.npz poses3d.npz --skeleton       # + one skeleton per person fitted to the sequence
 
 from Python:
   from monocap import lift_file
@@ -55,6 +59,9 @@ def add_parser(sub, parents):
                         "becomes their mean (default: 0, the deterministic lifter alone)")
     p.add_argument("--prior", metavar="default|h36m|PATH",
                    help="pose prior for --hypotheses (default: the one trained on the lifter's data)")
+    p.add_argument("--skeleton", action="store_true",
+                   help="fit each person's whole sequence to one skeleton of constant bone lengths (temporal "
+                        "lifting only; a few hundred frames/s instead of tens of thousands; see monocap.fit)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the hypotheses (default: %(default)s)")
     p.set_defaults(func=run)
 
@@ -70,16 +77,19 @@ def run(args) -> int:
         raise UserError("--prior needs --hypotheses M")
     if args.flip_test and args.hypotheses:
         raise UserError("--flip-test and --hypotheses exclude each other (the hypotheses replace the lifted poses)")
+    if args.skeleton and (args.hypotheses or args.causal or not args.temporal):
+        raise UserError("--skeleton fits whole sequences lifted once: not with --single, --causal or --hypotheses")
     flip_test = not args.hypotheses if args.flip_test is None else args.flip_test
     lifter = Lifter(args.model)
     sampler = None
     if args.hypotheses:
         sampler = HypothesisLifter.matching(lifter, args.prior, seed=args.seed)
     summary = lift_file(args.input, args.output, temporal=args.temporal, causal=args.causal, lifter=lifter,
-                        hypotheses=args.hypotheses, sampler=sampler, flip_test=flip_test)
+                        hypotheses=args.hypotheses, sampler=sampler, flip_test=flip_test, skeleton=args.skeleton)
     if not args.quiet:
         mode = "single-frame" if not args.temporal else "causal temporal" if args.causal else "temporal"
         mode += ", flip test" if flip_test else ""
+        mode += ", fitted to a skeleton" if args.skeleton else ""
         hyp = f", {args.hypotheses} hypotheses per frame (prior {sampler.prior.name})" if sampler else ""
         print(f"{summary['output']}: {summary['people']} person(s) x {summary['frames']} frames, "
               f"{summary['poses_found']} poses found, {mode}, model {summary['model']} ({summary['licence']}){hyp}")

@@ -37,12 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fit.filters import filter_sequence
 from ..fit.ground import FEET, detect_contacts, foot_skate_mm
-from ..fit.root import fit_root_positions
+from ..fit.root import fit_root_positions, smooth_roots
 from ..fit.skeleton import FitConfig, fit_person
 from ..lift.lifter import Lifter
-from ..run.pipeline import ROOT_FILTER
 from ..skeleton import H36M17
 from .bench_lift import (H36M_ACTIONS, H36M_SUBJECT, MOCAP_SOURCES, Take, h36m_takes, mocap_takes, model_names,
                          selected_parts, training_note)
@@ -68,9 +66,7 @@ def lift_like_run(take: Take, lifter: Lifter, flip_test: bool = False) -> tuple[
                  flip_test=flip_test)
     poses = out.poses3d_mm.astype(np.float64)
     root = fit_root_positions(poses, take.intrinsics.pixels_to_normalized(take.keypoints_px), take.scores)
-    root = filter_sequence(root, take.fps, **ROOT_FILTER)
-    root = filter_sequence(root[::-1], take.fps, **ROOT_FILTER)[::-1]
-    return poses, root
+    return poses, smooth_roots(root, take.fps)
 
 
 def true_contacts(take: Take) -> np.ndarray:

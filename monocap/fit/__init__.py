@@ -1,5 +1,5 @@
 """Fitting lifted poses to the image and to time: root placement and temporal filters."""
 from .filters import OneEuroFilter, filter_sequence
-from .root import fit_root_positions
+from .root import ROOT_FILTER, fit_root_positions, smooth_roots
 
-__all__ = ["OneEuroFilter", "filter_sequence", "fit_root_positions"]
+__all__ = ["OneEuroFilter", "ROOT_FILTER", "filter_sequence", "fit_root_positions", "smooth_roots"]

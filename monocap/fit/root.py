@@ -33,11 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..lift.canonical import estimate_root
-from .filters import OneEuroFilter
+from .filters import OneEuroFilter, filter_sequence
 
 # Huber threshold in normalised image units (about 5 px at a 1000 px focal
 # length): a few times a good detector's noise, far below a wrong joint's error.
 HUBER_DELTA = 0.005
+# One-Euro settings for a root trajectory (``monocap run``'s root smoothing, live and offline).
+ROOT_FILTER = {"min_cutoff": 1.0, "beta": 0.005, "d_cutoff": 1.0}
 # Joints are kept at least this far in front of the camera while iterating,
 # so that the projection stays defined.
 MIN_DEPTH_MM = 100.0
@@ -106,3 +108,13 @@ def _in_front(poses: np.ndarray, root: np.ndarray) -> np.ndarray:
     root = root.copy()
     root[:, 2] = np.maximum(root[:, 2], MIN_DEPTH_MM - nearest)
     return root
+
+
+def smooth_roots(root_cam_mm: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 3) root positions One-Euro filtered forwards, then backwards over the result (`ROOT_FILTER`).
+
+    The second pass undoes the first one's lag, which only an offline caller,
+    holding the whole sequence, can afford.
+    """
+    root = filter_sequence(root_cam_mm, fps, **ROOT_FILTER)
+    return filter_sequence(root[::-1], fps, **ROOT_FILTER)[::-1]

@@ -31,6 +31,7 @@ model, licence  ()                          the lifter and the terms of use of i
 temporal        () bool                     whether neighbouring frames were used
 causal          () bool                     whether only past frames were used
 flip_test       () bool                     whether the lift of the mirror image was averaged in
+skeleton        () bool                     whether the poses were fitted to one skeleton
 ==============  ==========================  ===============================================
 
 With ``hypotheses`` M > 0 (`monocap lift --hypotheses M`, `monocap.lift.diffusion`),
@@ -43,6 +44,14 @@ uncertainty_mm  (..., T, 17) float32        per joint, the RMS distance of the h
                                             from their mean, mm (0 for the pelvis)
 prior, prior_licence ()                     the pose prior and the terms of use of its weights
 ==============  ==========================  ===============================================
+
+With ``skeleton`` (`monocap lift --skeleton`, temporal lifting only), each
+person's whole sequence is then fitted to one skeleton (`monocap.fit.skeleton`:
+bones of constant length, joint limits, smooth motion, reprojection onto the
+keypoints, feet on the floor): ``poses3d`` and ``root_cam_mm`` become the
+fitted joints and pelvis (NaN on the same frames as before), and the file gains
+``bone_lengths_mm`` (..., 16), one per bone of `H36M17.bones` (NaN for a person
+with no pose). Fitting runs at a few hundred frames per second, far slower than lifting.
 
 `lift_file` is the Python entry point; `read_lift_input` / `validate_lift_input`
 and `lift_arrays` are its two halves, for callers holding arrays in memory.
@@ -57,10 +66,12 @@ from typing import Mapping, NoReturn
 import numpy as np
 
 from ..camera import Intrinsics
+from ..fit.root import fit_root_positions, smooth_roots
+from ..fit.skeleton import fit_person
 from ..io.atomic import atomic_output
-from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet
+from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet, to_h36m17
 from .diffusion import HypothesisLifter
-from .lifter import Lifter
+from .lifter import MODEL_FPS, Lifter
 
 INPUT_FORMATS: dict[str, JointSet] = {s.name: s for s in (H36M17, COCO17, BLAZEPOSE33)}
 UNKNOWN_LICENCE = "unknown: the weight file records no licence"
@@ -200,7 +211,8 @@ def _pair(arrays, key: str, meaning: str, fail, positive: bool) -> tuple[float, 
 
 
 def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: bool = False,
-                hypotheses: int = 0, sampler: HypothesisLifter | None = None, flip_test: bool = True) -> dict:
+                hypotheses: int = 0, sampler: HypothesisLifter | None = None, flip_test: bool = True,
+                skeleton: bool = False) -> dict:
     """Lift a validated input; returns the output file's arrays (see the module docstring).
 
     ``flip_test``: average with the lift of the mirror image (`Lifter.__call__`), as `monocap run` does;
@@ -208,9 +220,15 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
 
     ``hypotheses`` > 0 draws that many poses per frame with ``sampler`` (default:
     `HypothesisLifter.matching(lifter)`) and reports their mean and spread.
+
+    ``skeleton``: fit each person's sequence to one skeleton (`fit_skeletons`); needs whole-sequence
+    (temporal, not causal) lifting and no hypotheses.
     """
     if causal and not temporal:
         raise ValueError("causal lifting is temporal: use temporal=True with causal=True")
+    if skeleton and (causal or not temporal or hypotheses):
+        raise ValueError("fitting a skeleton takes whole sequences lifted once: use temporal=True, causal=False "
+                         "and no hypotheses with skeleton=True")
     flip_test = flip_test and hypotheses == 0
     intr = inp.intrinsics
     result = lifter(inp.keypoints, inp.scores, intr, inp.joint_format, temporal=temporal, causal=causal,
@@ -227,6 +245,7 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
         "temporal": np.array(temporal),
         "causal": np.array(causal),
         "flip_test": np.array(flip_test),
+        "skeleton": np.array(skeleton),
     }
     if inp.fps is not None:
         out["fps"] = np.array(inp.fps)
@@ -237,18 +256,56 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
         out.update(poses3d=hyp.poses3d_mm, root_cam_mm=hyp.root_cam_mm, hypotheses=hyp.hypotheses_mm,
                    uncertainty_mm=hyp.uncertainty_mm, prior=np.array(sampler.prior.name),
                    prior_licence=np.array(sampler.prior.licence))
+    if skeleton:
+        poses, root, bones = fit_skeletons(out["poses3d"], inp)
+        out.update(poses3d=poses, root_cam_mm=root, bone_lengths_mm=bones)
     return out
+
+
+def fit_skeletons(poses3d_mm: np.ndarray, inp: LiftInput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each person's lifted sequence fitted to one skeleton, as ``monocap export`` fits a track of a run.
+
+    poses3d_mm: (..., T, 17, 3) pelvis-relative lifted poses of ``inp``'s keypoints, NaN where none.
+    The root is placed as ``monocap run`` places it (`fit_root_positions`, then `smooth_roots`), then
+    `fit_person` fits the sequence at the input's fps (the lifter's 50 Hz where the file gives none).
+    Returns the fitted (poses3d_mm (..., T, 17, 3) pelvis-relative, root_cam_mm (..., T, 3),
+    bone_lengths_mm (..., 16)) in float32, NaN where the lift had no pose.
+    """
+    T = poses3d_mm.shape[-3]
+    lifted = poses3d_mm.reshape(-1, T, len(H36M17), 3).astype(np.float64)
+    keypoints = inp.keypoints.reshape(len(lifted), T, *inp.keypoints.shape[-2:])
+    scores = np.ones(keypoints.shape[:-1]) if inp.scores is None else inp.scores.reshape(keypoints.shape[:-1])
+    fps = inp.fps or MODEL_FPS
+    intr = inp.intrinsics
+    poses = np.full(lifted.shape, np.nan, np.float32)
+    roots = np.full((len(lifted), T, 3), np.nan, np.float32)
+    bones = np.full((len(lifted), len(H36M17.bones)), np.nan, np.float32)
+    for p, (pose, kp, sc) in enumerate(zip(lifted, keypoints, scores)):
+        present = np.isfinite(pose).all(axis=(-2, -1))
+        if not present.any():
+            continue
+        kp17, sc17 = to_h36m17(kp, sc, inp.joint_format)
+        root = np.full((T, 3), np.nan)
+        root[present] = smooth_roots(fit_root_positions(pose[present], intr.pixels_to_normalized(kp17[present]),
+                                                        sc17[present]), fps)
+        fitted = fit_person(pose, root, kp, sc, intr, fps, track_id=p, joint_format=inp.joint_format)
+        joints = fitted.positions_cam_mm
+        poses[p, present] = (joints - joints[:, :1])[present]
+        roots[p, present] = joints[present, 0]
+        bones[p] = fitted.bone_lengths_mm
+    lead = poses3d_mm.shape[:-3]
+    return poses.reshape(poses3d_mm.shape), roots.reshape(*lead, T, 3), bones.reshape(*lead, len(H36M17.bones))
 
 
 def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "default", temporal: bool = True,
               causal: bool = False, lifter: Lifter | None = None, hypotheses: int = 0,
-              sampler: HypothesisLifter | None = None, flip_test: bool = True) -> dict:
+              sampler: HypothesisLifter | None = None, flip_test: bool = True, skeleton: bool = False) -> dict:
     """Lift the keypoints in ``in_path`` to 3D and write ``out_path`` (both .npz, see the module docstring).
 
     ``model``: "default" (open data), "h36m" (research only) or a weight
     file, ignored when a loaded ``lifter`` is given. ``temporal`` uses
     neighbouring frames, ``causal`` only past ones. The output appears
-    complete or not at all. ``hypotheses``, ``sampler``, ``flip_test``: see `lift_arrays`.
+    complete or not at all. ``hypotheses``, ``sampler``, ``flip_test``, ``skeleton``: see `lift_arrays`.
     Returns a summary: paths, model, licence, people, frames, poses_found
     (person-frames with a pose), flags, hypotheses.
     """
@@ -257,7 +314,7 @@ def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "de
         raise ValueError(f"{out_path}: output folder {out_path.parent} does not exist")
     inp = read_lift_input(in_path)
     lifter = lifter if lifter is not None else Lifter(model)
-    out = lift_arrays(inp, lifter, temporal, causal, hypotheses, sampler, flip_test)
+    out = lift_arrays(inp, lifter, temporal, causal, hypotheses, sampler, flip_test, skeleton)
     with atomic_output(out_path) as tmp, open(tmp, "wb") as f:  # readers never see half a file
         np.savez(f, **out)
     poses = out["poses3d"]
@@ -265,5 +322,5 @@ def lift_file(in_path: str | Path, out_path: str | Path, model: str | Path = "de
         "input": str(in_path), "output": str(out_path), "model": lifter.model_name,
         "licence": str(out["licence"]), "people": int(poses.shape[0]) if poses.ndim == 4 else 1,
         "frames": int(poses.shape[-3]), "poses_found": int(np.isfinite(poses).all(axis=(-2, -1)).sum()),
-        "temporal": temporal, "causal": causal, "hypotheses": hypotheses,
+        "temporal": temporal, "causal": causal, "hypotheses": hypotheses, "skeleton": skeleton,
     }

@@ -57,7 +57,7 @@ from ..detect2d import Detections2D, KeypointTrack, create_detector, read_keypoi
 from ..detect2d.mediapipe_backend import default_threads
 from ..detect2d.tracking import LivePoses, PoseTracker, Track
 from ..export import export_run
-from ..fit import OneEuroFilter, filter_sequence, fit_root_positions
+from ..fit import ROOT_FILTER, OneEuroFilter, fit_root_positions, smooth_roots
 from ..fit.causal import CausalSkeleton, LiveSkeletons
 from ..io.results import RunResult, staged_folder
 from ..io.video import DEFAULT_FPS, FrameSource, SeekError, SourceError, SourceInfo, fingerprint, open_source
@@ -78,7 +78,6 @@ KEYPOINT_FILE_SUFFIXES = (".json", ".npz")
 MIN_TRACK_FRAMES = 10
 # One-Euro settings for root positions in mm: 1 Hz cutoff at rest, +1 Hz per 200 mm/s of motion, so that
 # depth jitter is smoothed while a walking person (about 1500 mm/s) is followed at about 8 Hz.
-ROOT_FILTER = {"min_cutoff": 1.0, "beta": 0.005, "d_cutoff": 1.0}
 # A segment's first frame goes through the person detector and the backend's smoothing starts afresh there,
 # so segments are kept long: at least 2 s at 30 fps.
 MIN_SEGMENT_FRAMES = 60
@@ -398,9 +397,7 @@ class Pipeline:
             with clock("root"):
                 root = fit_roots(lifted.poses3d_mm, track.keypoints_px, track.scores, intrinsics)
                 if self.smoothing:
-                    # Forwards, then backwards over the result: the second pass undoes the first one's lag.
-                    root = filter_sequence(root, info.fps, **ROOT_FILTER)
-                    root = filter_sequence(root[::-1], info.fps, **ROOT_FILTER)[::-1]
+                    root = smooth_roots(root, info.fps)
             t = track.frames
             poses[p, t], roots[p, t] = lifted.poses3d_mm, root
             keypoints[p, t], scores[p, t], detected[p, t] = track.keypoints_px, track.scores, track.detected
