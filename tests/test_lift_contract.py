@@ -117,7 +117,7 @@ def test_valid_input_reads_back(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--single", "--causal"], "exclude each other"),
     (["--flip-test", "--hypotheses", "3"], "exclude each other"),
-    (["--skeleton", "--single"], "--skeleton fits whole sequences"),
+    (["--skeleton", "--hypotheses", "3"], "--skeleton fits whole sequences"),
     (["--skeleton", "--causal"], "--skeleton fits whole sequences"),
 ])
 def test_cli_rejects_flags_that_exclude_each_other(tmp_path, capsys, flags, message):

@@ -153,6 +153,27 @@ def test_max_people_tracks_both_people_of_the_demo(media, random_weights, tmp_pa
     assert not (tmp_path / "rtmo").exists()
 
 
+def test_skeleton_writes_fitted_joints_and_exports_the_same_fit(media, tmp_path):
+    """--skeleton on demo.mp4's first 40 frames with the shipped model: constant bones in npz and json, one fit."""
+    assert main(["run", str(media / "demo.mp4"), "-o", str(tmp_path), "--skeleton", "--export", "bvh",
+                 "--max-frames", "40", "--no-overlay", "-q"]) == 0
+    folder = tmp_path / "demo"
+    result = RunResult.load(folder)
+    assert result.skeleton and result.bone_lengths_mm.shape == (len(result.track_ids), 16)
+    for p in range(len(result.track_ids)):
+        lifted = np.isfinite(result.poses3d_mm[p]).all(axis=(-2, -1))
+        assert lifted.sum() > 10 and np.all(result.poses3d_mm[p, lifted, 0] == 0)
+        lengths = bone_lengths(result.poses3d_mm[p, lifted].astype(np.float64))
+        np.testing.assert_allclose(lengths, np.broadcast_to(result.bone_lengths_mm[p], lengths.shape), atol=0.05)
+    doc = json.loads((folder / "poses3d.json").read_text())
+    assert doc["skeleton"] is True
+    np.testing.assert_allclose([person["bone_lengths_mm"] for person in doc["people"]], result.bone_lengths_mm,
+                               atol=0.051)
+    assert sorted(path.suffix for path in folder.glob("*.bvh")) == [".bvh"] * len(result.track_ids)
+    with pytest.raises(ValueError, match="skeleton and hypotheses exclude each other"):
+        Pipeline(skeleton=True, hypotheses=3)
+
+
 def test_a_second_run_replaces_the_first(media, random_weights, tmp_path):
     pipeline = Pipeline("mediapipe", random_weights)
     first = pipeline.run(media / "short_5frames.mp4", tmp_path)

@@ -60,8 +60,8 @@ def add_parser(sub, parents):
     p.add_argument("--prior", metavar="default|h36m|PATH",
                    help="pose prior for --hypotheses (default: the one trained on the lifter's data)")
     p.add_argument("--skeleton", action="store_true",
-                   help="fit each person's whole sequence to one skeleton of constant bone lengths (temporal "
-                        "lifting only; a few hundred frames/s instead of tens of thousands; see monocap.fit)")
+                   help="fit each person's whole sequence to one skeleton of constant bone lengths (not with "
+                        "--causal; 100-200 frames/s instead of tens of thousands; see monocap.fit)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the hypotheses (default: %(default)s)")
     p.set_defaults(func=run)
 
@@ -77,8 +77,8 @@ def run(args) -> int:
         raise UserError("--prior needs --hypotheses M")
     if args.flip_test and args.hypotheses:
         raise UserError("--flip-test and --hypotheses exclude each other (the hypotheses replace the lifted poses)")
-    if args.skeleton and (args.hypotheses or args.causal or not args.temporal):
-        raise UserError("--skeleton fits whole sequences lifted once: not with --single, --causal or --hypotheses")
+    if args.skeleton and (args.hypotheses or args.causal):
+        raise UserError("--skeleton fits whole sequences lifted once: not with --causal or --hypotheses")
     flip_test = not args.hypotheses if args.flip_test is None else args.flip_test
     lifter = Lifter(args.model)
     sampler = None

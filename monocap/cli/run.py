@@ -18,7 +18,8 @@ OpenPose output folder, a `monocap lift` input .npz).
 writes OUTDIR/<input name>/:
   poses3d.npz   poses3d (P,T,17,3) mm, camera frame (x right, y down, z forward), pelvis-relative,
                 H36M-17; root_cam_mm (P,T,3) mm; keypoints2d (P,T,17,2) px, COCO-17; scores (P,T,17);
-                detected (P,T); track_ids (P,); fps; focal, center, image_size, dist; model, licence.
+                detected (P,T); track_ids (P,); fps; focal, center, image_size, dist; model, licence;
+                with --skeleton the fitted joints and bone_lengths_mm (P,16).
                 P people, T = every frame of the input; NaN where a person is absent.
   poses3d.json  the same per person per frame, with units and coordinate frames stated in it.
   overlay.mp4   the frames with 2D skeletons and track ids, beside a 3D view (H.264).
@@ -38,6 +39,7 @@ examples:
   monocap run webcam:0 -o out --max-frames 300         # live; Ctrl-C also stops and writes
   monocap run clip.mp4 -o out --export bvh,trc,c3d,csv # + per person BVH, TRC, C3D, joint angles (CSV, PNG)
   monocap run clip.mp4 -o out --hypotheses 10          # + 10 pose hypotheses per frame and their spread
+  monocap run clip.mp4 -o out --skeleton               # poses fitted to one skeleton per person
   monocap run detections.json -o out --backend file --image-size 1920,1080
 
 from Python:
@@ -91,6 +93,9 @@ def add_pipeline_arguments(p) -> None:
     p.add_argument("--hypotheses", type=int, default=0, metavar="M",
                    help="draw M poses per frame from the diffusion prior guided by the keypoints: poses3d "
                         "becomes their mean, the output gains hypotheses and uncertainty_mm (default: 0)")
+    p.add_argument("--skeleton", action="store_true",
+                   help="fit every person to one skeleton (constant bone lengths, joint limits, smooth motion, "
+                        "feet on the floor) and write the fitted joints; about 100-200 frames/s per person")
     p.add_argument("--no-flip-test", action="store_true",
                    help="lift each track once, not also its mirror image (the average of both is about 1 mm "
                         "more accurate and the lift stays well under 1 %% of the run's time)")
@@ -104,8 +109,7 @@ def pipeline_options(args) -> dict:
     return dict(backend=args.backend, model=args.model, camera=camera, temporal=not args.single,
                 smoothing=not args.no_smoothing, fps=args.fps, image_size=image_size, weights=args.weights,
                 threads=args.threads, max_people=args.max_people, segments=args.segments,
-                hypotheses=args.hypotheses,
-                flip_test=not args.no_flip_test, **tracking)
+                hypotheses=args.hypotheses, flip_test=not args.no_flip_test, skeleton=args.skeleton, **tracking)
 
 
 def camera_spec(args):

@@ -77,14 +77,16 @@ def export_person(person: FittedPerson, folder: str | Path, formats: Iterable[st
 
 
 def export_run(result: RunResult, folder: str | Path, formats: Iterable[str] = FORMATS,
-               config: FitConfig = FitConfig(), progress: bool = False) -> list[Path]:
+               config: FitConfig = FitConfig(), progress: bool = False,
+               people: list[FittedPerson] | None = None) -> list[Path]:
     """Fit every person of ``result`` and write their files into ``folder`` (made if missing); returns the paths.
 
     Every person is fitted before the first file (or the folder) is written,
-    so a failure in fitting leaves nothing behind.
+    so a failure in fitting leaves nothing behind. ``people``: ``result``'s
+    people fitted already (`fit_run`), to write instead of fitting again.
     """
     formats = _checked(formats)
-    people = fit_run(result, config)
+    people = fit_run(result, config) if people is None else people
     folder = Path(folder)
     if people:
         folder.mkdir(parents=True, exist_ok=True)

@@ -244,6 +244,24 @@ def fit_run(result: RunResult, config: FitConfig = FitConfig()) -> list[FittedPe
     return people
 
 
+def with_skeletons(result: RunResult, people: list[FittedPerson]) -> RunResult:
+    """``result`` with each fitted person's poses and roots replaced by the fitted ones (``monocap run --skeleton``).
+
+    Frames that had no lifted pose stay NaN; ``bone_lengths_mm`` is NaN for a track not among ``people``.
+    """
+    poses, roots = result.poses3d_mm.copy(), result.root_cam_mm.copy()
+    bones = np.full((len(result.track_ids), len(H36M17.bones)), np.nan, np.float32)
+    row = {int(track_id): p for p, track_id in enumerate(result.track_ids)}
+    for person in people:
+        p, joints = row[person.track_id], person.positions_cam_mm
+        frames = person.first_frame + np.flatnonzero(np.isfinite(poses[p, person.first_frame:][:len(joints)])
+                                                     .all(axis=(-2, -1)))
+        fitted = joints[frames - person.first_frame]
+        poses[p, frames], roots[p, frames] = fitted - fitted[:, :1], fitted[:, 0]
+        bones[p] = person.bone_lengths_mm
+    return replace(result, poses3d_mm=poses, root_cam_mm=roots, bone_lengths_mm=bones)
+
+
 def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray,
                intrinsics: Intrinsics, fps: float, *, track_id: int = 0, first_frame: int = 0,
                config: FitConfig = FitConfig(), joint_format: str = "coco17") -> FittedPerson:

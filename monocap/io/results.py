@@ -36,6 +36,12 @@ smoothed            () bool             roots One-Euro filtered
 source, backend     ()                  the input, the 2D backend
 ==================  ==================  ==================================================
 
+With ``monocap run --skeleton`` every person was fitted to one skeleton
+(`monocap.fit.skeleton`): ``poses3d`` and ``root_cam_mm`` hold the fitted joints
+(on the frames that had a lifted pose), ``skeleton`` is True and the file gains
+``bone_lengths_mm`` (P, 16) f4 mm, one per bone of ``H36M17.bones`` (NaN for a
+person the fit could not take).
+
 With ``monocap run --hypotheses M`` (the diffusion prior, `monocap.lift.diffusion`)
 ``poses3d`` is the per-joint mean of M hypotheses and the file gains
 ``hypotheses`` (M, P, T, 17, 3) f4 mm, pelvis-relative, and ``uncertainty_mm``
@@ -45,10 +51,12 @@ With ``monocap run --hypotheses M`` (the diffusion prior, `monocap.lift.diffusio
 numpy. One object::
 
     {"format": "monocap.poses3d", "version": 1, "source", "backend", "model", "licence",
-     "temporal", "flip_test", "smoothed", "fps", "frame_count", "units": {...}, "coordinate_frames": {...},
+     "temporal", "flip_test", "smoothed", "skeleton", "fps", "frame_count", "units": {...},
+     "coordinate_frames": {...},
      "camera": {"fx", "fy", "cx", "cy", "width", "height", "dist_k1_k2_k3_p1_p2"},
      "joint_names": [17 names], "keypoint_names": [17 names],
      "people": [{"track_id", "first_frame", "last_frame",
+                 "bone_lengths_mm": [16 numbers] (only with skeleton; null if not fitted),
                  "frames": [{"frame", "time_s", "detected",
                              "root_cam_mm": [x, y, z] or null,
                              "poses3d_mm": [[x, y, z] * 17] or null,
@@ -107,6 +115,8 @@ class RunResult:
     hypotheses_mm: (M, P, T, 17, 3) float32 mm or None: the pose hypotheses
         that poses3d_mm is the mean of (``--hypotheses M``).
     uncertainty_mm: (P, T, 17) float32 mm or None: their per-joint spread.
+    bone_lengths_mm: (P, 16) float32 mm or None: each person's skeleton, when
+        the poses are fitted to one (``--skeleton``; `monocap.fit.skeleton.with_skeletons`).
     """
 
     poses3d_mm: np.ndarray
@@ -126,6 +136,12 @@ class RunResult:
     hypotheses_mm: np.ndarray | None = None
     uncertainty_mm: np.ndarray | None = None
     flip_test: bool = False
+    bone_lengths_mm: np.ndarray | None = None
+
+    @property
+    def skeleton(self) -> bool:
+        """Whether the poses are fitted to one skeleton per person."""
+        return self.bone_lengths_mm is not None
 
     @property
     def frame_count(self) -> int:
@@ -141,6 +157,7 @@ class RunResult:
         intr = self.intrinsics
         hypotheses = {} if self.hypotheses_mm is None else {
             "hypotheses": self.hypotheses_mm.astype(np.float32), "uncertainty_mm": self.uncertainty_mm.astype(np.float32)}
+        bones = {} if self.bone_lengths_mm is None else {"bone_lengths_mm": self.bone_lengths_mm.astype(np.float32)}
         return {
             "poses3d": self.poses3d_mm.astype(np.float32),
             "root_cam_mm": self.root_cam_mm.astype(np.float32),
@@ -163,7 +180,8 @@ class RunResult:
             "smoothed": np.array(self.smoothed),
             "source": np.array(self.source),
             "backend": np.array(self.backend),
-        } | hypotheses
+            "skeleton": np.array(self.skeleton),
+        } | hypotheses | bones
 
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
@@ -189,7 +207,8 @@ class RunResult:
         return cls(a["poses3d"], a["root_cam_mm"], a["keypoints2d"], a["scores"], a["detected"].astype(bool),
                    a["track_ids"], float(a["fps"]), intrinsics, text("model"), text("licence"),
                    bool(a.get("temporal", True)), bool(a.get("smoothed", False)), text("source"), text("backend"),
-                   a.get("hypotheses"), a.get("uncertainty_mm"), bool(a.get("flip_test", False)))
+                   a.get("hypotheses"), a.get("uncertainty_mm"), bool(a.get("flip_test", False)),
+                   a.get("bone_lengths_mm"))
 
     def write(self, folder: Path) -> list[Path]:
         """Write poses3d.npz and poses3d.json into ``folder``; returns their paths."""
@@ -206,7 +225,7 @@ class RunResult:
         header = {
             "format": JSON_FORMAT, "version": JSON_VERSION, "source": self.source, "backend": self.backend,
             "model": self.model, "licence": self.licence, "temporal": self.temporal, "flip_test": self.flip_test,
-            "smoothed": self.smoothed,
+            "smoothed": self.smoothed, "skeleton": self.skeleton,
             "fps": float(self.fps), "frame_count": self.frame_count, "units": UNITS,
             "coordinate_frames": COORDINATE_FRAMES,
             "camera": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy, "width": intr.width,
@@ -220,6 +239,8 @@ class RunResult:
         for p, track_id in enumerate(self.track_ids):
             frames = np.flatnonzero(present[p])
             person = {"track_id": int(track_id), "first_frame": int(frames[0]), "last_frame": int(frames[-1])}
+            if self.bone_lengths_mm is not None:
+                person["bone_lengths_mm"] = _rounded_or_null(self.bone_lengths_mm[p], 1)
             f.write(("" if p == 0 else ", ") + json.dumps(person)[:-1] + ', "frames": [')
             f.write(", ".join(json.dumps(self._frame_entry(p, int(t))) for t in frames))
             f.write("]}")

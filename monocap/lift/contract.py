@@ -45,7 +45,7 @@ uncertainty_mm  (..., T, 17) float32        per joint, the RMS distance of the h
 prior, prior_licence ()                     the pose prior and the terms of use of its weights
 ==============  ==========================  ===============================================
 
-With ``skeleton`` (`monocap lift --skeleton`, temporal lifting only), each
+With ``skeleton`` (`monocap lift --skeleton`; not causal), each
 person's whole sequence is then fitted to one skeleton (`monocap.fit.skeleton`:
 bones of constant length, joint limits, smooth motion, reprojection onto the
 keypoints, feet on the floor): ``poses3d`` and ``root_cam_mm`` become the
@@ -221,14 +221,14 @@ def lift_arrays(inp: LiftInput, lifter: Lifter, temporal: bool = True, causal: b
     ``hypotheses`` > 0 draws that many poses per frame with ``sampler`` (default:
     `HypothesisLifter.matching(lifter)`) and reports their mean and spread.
 
-    ``skeleton``: fit each person's sequence to one skeleton (`fit_skeletons`); needs whole-sequence
-    (temporal, not causal) lifting and no hypotheses.
+    ``skeleton``: fit each person's sequence to one skeleton (`fit_skeletons`); not with causal lifting,
+    which promises that a frame's pose never waits for later frames, nor with hypotheses.
     """
     if causal and not temporal:
         raise ValueError("causal lifting is temporal: use temporal=True with causal=True")
-    if skeleton and (causal or not temporal or hypotheses):
-        raise ValueError("fitting a skeleton takes whole sequences lifted once: use temporal=True, causal=False "
-                         "and no hypotheses with skeleton=True")
+    if skeleton and (causal or hypotheses):
+        raise ValueError("fitting a skeleton takes whole sequences lifted once: use causal=False and no hypotheses "
+                         "with skeleton=True")
     flip_test = flip_test and hypotheses == 0
     intr = inp.intrinsics
     result = lifter(inp.keypoints, inp.scores, intr, inp.joint_format, temporal=temporal, causal=causal,

@@ -58,6 +58,7 @@ from ..detect2d.mediapipe_backend import default_threads
 from ..detect2d.tracking import LivePoses, PoseTracker, Track
 from ..export import export_run
 from ..fit import ROOT_FILTER, OneEuroFilter, fit_root_positions, smooth_roots
+from ..fit.skeleton import fit_run, with_skeletons
 from ..fit.causal import CausalSkeleton, LiveSkeletons
 from ..io.results import RunResult, staged_folder
 from ..io.video import DEFAULT_FPS, FrameSource, SeekError, SourceError, SourceInfo, fingerprint, open_source
@@ -218,6 +219,8 @@ class Pipeline:
         per-joint spread (0: the deterministic lifter alone; ``stream`` always is).
     flip_test: ``run`` also lifts each track's mirror image and averages the
         two (`Lifter.__call__`); ``stream`` does not, for latency.
+    skeleton: ``run`` fits every track to one skeleton (`monocap.fit.skeleton`)
+        and writes the fitted joints (``stream`` has its own ``skeletons``).
     """
 
     def __init__(self, backend: str = "mediapipe", model: str | Path = "default", *,
@@ -225,7 +228,7 @@ class Pipeline:
                  fps: float | None = None, image_size: tuple[int, int] | None = None,
                  min_track_frames: int = MIN_TRACK_FRAMES, weights: str | Path | None = None,
                  detector_options: dict | None = None, threads: int | None = None, max_people: int | None = None,
-                 segments: int | None = None, hypotheses: int = 0, flip_test: bool = True):
+                 segments: int | None = None, hypotheses: int = 0, flip_test: bool = True, skeleton: bool = False):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if min_track_frames < 1:
@@ -257,6 +260,9 @@ class Pipeline:
         self.lifter = Lifter(model)
         if hypotheses < 0:
             raise ValueError(f"hypotheses must be 0 or more, got {hypotheses}")
+        if skeleton and hypotheses:
+            raise ValueError("skeleton and hypotheses exclude each other (a skeleton is fitted to one pose per frame)")
+        self.skeleton = skeleton
         self.hypotheses = hypotheses
         self.flip_test = flip_test and not hypotheses  # hypotheses replace the lifted poses
         self.sampler = HypothesisLifter.matching(self.lifter) if hypotheses else None
@@ -317,11 +323,16 @@ class Pipeline:
                 log.info("%s; reading it again in one pass", exc)
                 tracks, n_frames, segments = self._detect_and_track(inp, clock, progress, max_frames, 1)
             result = self._lift_tracks(tracks, n_frames, intrinsics, info, clock)
+            people = None
+            if self.skeleton:
+                with clock("fit"):
+                    people = fit_run(result)
+                    result = with_skeletons(result, people)
             with clock("write"):
                 written = result.write(stage)
             if export:
                 with clock("export"):
-                    written += export_run(result, stage, export)
+                    written += export_run(result, stage, export, people=people)
             # The pictures show what was written, read back (with whatever else the npz holds, e.g. uncertainty).
             scene = Scene.load(stage)
             codec = None
