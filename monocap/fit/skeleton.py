@@ -100,6 +100,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..camera import Intrinsics
 from ..io.motion import Motion, forward_kinematics
@@ -262,6 +263,10 @@ def with_skeletons(result: RunResult, people: list[FittedPerson]) -> RunResult:
     return replace(result, poses3d_mm=poses, root_cam_mm=roots, bone_lengths_mm=bones)
 
 
+# The solver multiplies and inverts thousands of blocks of about 60 x 60 in a row. OpenBLAS splits
+# each over its threads, which then wait on one another: with another busy process on the 2-core
+# development machine one person's fit took 8.4 s, on one thread 0.8 s.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def fit_person(poses3d_mm: np.ndarray, root_cam_mm: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray,
                intrinsics: Intrinsics, fps: float, *, track_id: int = 0, first_frame: int = 0,
                config: FitConfig = FitConfig(), joint_format: str = "coco17") -> FittedPerson:
