@@ -52,8 +52,9 @@ from Python:
 
 def add_parser(sub, parents):
     p = sub.add_parser("run", parents=parents, help="video, images or webcam → 3D skeletons for every person",
-                       description="Find every person in a video, image, folder of images or webcam stream, "
-                                   "and write their 3D motion in metric camera coordinates.",
+                       description="Find the people in a video, image, folder of images or webcam stream, "
+                                   "and write their 3D motion in metric camera coordinates. The offline default "
+                                   "follows one person; --max-people N or --backend rtmpose find more.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="INPUT", help="video, image, folder of images, webcam:N, or a keypoint file")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
