@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fit.ground import FEET, detect_contacts, foot_skate_mm
-from ..fit.root import fit_root_positions, smooth_roots
+from ..fit.root import place_roots
 from ..fit.skeleton import FitConfig, fit_person
 from ..lift.lifter import Lifter
 from ..skeleton import H36M17
@@ -65,8 +65,7 @@ def lift_like_run(take: Take, lifter: Lifter, flip_test: bool = False) -> tuple[
     out = lifter(take.keypoints_px, take.scores, take.intrinsics, "h36m17", temporal=True, fps=take.fps,
                  flip_test=flip_test)
     poses = out.poses3d_mm.astype(np.float64)
-    root = fit_root_positions(poses, take.intrinsics.pixels_to_normalized(take.keypoints_px), take.scores)
-    return poses, smooth_roots(root, take.fps)
+    return poses, place_roots(poses, take.keypoints_px, take.scores, take.intrinsics, "h36m17", take.fps)
 
 
 def true_contacts(take: Take) -> np.ndarray:

@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..camera import Intrinsics
 from ..lift.canonical import estimate_root
+from ..skeleton import to_h36m17
 from .filters import OneEuroFilter, filter_sequence
 
 # Huber threshold in normalised image units (about 5 px at a 1000 px focal
 # length): a few times a good detector's noise, far below a wrong joint's error.
 HUBER_DELTA = 0.005
-# One-Euro settings for a root trajectory (``monocap run``'s root smoothing, live and offline).
+# One-Euro settings for root positions in mm: 1 Hz cutoff at rest, +1 Hz per 200 mm/s of motion, so that
+# depth jitter is smoothed while a walking person (about 1500 mm/s) is followed at about 8 Hz.
 ROOT_FILTER = {"min_cutoff": 1.0, "beta": 0.005, "d_cutoff": 1.0}
 # Joints are kept at least this far in front of the camera while iterating,
 # so that the projection stays defined.
@@ -108,6 +111,18 @@ def _in_front(poses: np.ndarray, root: np.ndarray) -> np.ndarray:
     root = root.copy()
     root[:, 2] = np.maximum(root[:, 2], MIN_DEPTH_MM - nearest)
     return root
+
+
+def place_roots(poses_rel_cam_mm: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray, intrinsics: Intrinsics,
+                joint_format: str, fps: float | None = None) -> np.ndarray:
+    """Camera-frame pelvis positions (T, 3) mm for lifted poses (T, 17, 3) and their keypoints (T, J, 2) px.
+
+    As ``monocap run`` places a track: `fit_root_positions` on the keypoints brought to H36M17, then,
+    given ``fps``, `smooth_roots`.
+    """
+    kp, sc = to_h36m17(keypoints_px, scores, joint_format)
+    root = fit_root_positions(poses_rel_cam_mm, intrinsics.pixels_to_normalized(kp), sc)
+    return root if fps is None else smooth_roots(root, fps)
 
 
 def smooth_roots(root_cam_mm: np.ndarray, fps: float) -> np.ndarray:

@@ -66,10 +66,10 @@ from typing import Mapping, NoReturn
 import numpy as np
 
 from ..camera import Intrinsics
-from ..fit.root import fit_root_positions, smooth_roots
+from ..fit.root import place_roots
 from ..fit.skeleton import fit_person
 from ..io.atomic import atomic_output
-from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet, to_h36m17
+from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet
 from .diffusion import HypothesisLifter
 from .lifter import MODEL_FPS, Lifter
 
@@ -266,7 +266,7 @@ def fit_skeletons(poses3d_mm: np.ndarray, inp: LiftInput) -> tuple[np.ndarray, n
     """Each person's lifted sequence fitted to one skeleton, as ``monocap export`` fits a track of a run.
 
     poses3d_mm: (..., T, 17, 3) pelvis-relative lifted poses of ``inp``'s keypoints, NaN where none.
-    The root is placed as ``monocap run`` places it (`fit_root_positions`, then `smooth_roots`), then
+    The root is placed as ``monocap run`` places it (`place_roots`, smoothed), then
     `fit_person` fits the sequence at the input's fps (the lifter's 50 Hz where the file gives none).
     Returns the fitted (poses3d_mm (..., T, 17, 3) pelvis-relative, root_cam_mm (..., T, 3),
     bone_lengths_mm (..., 16)) in float32, NaN where the lift had no pose.
@@ -284,10 +284,8 @@ def fit_skeletons(poses3d_mm: np.ndarray, inp: LiftInput) -> tuple[np.ndarray, n
         present = np.isfinite(pose).all(axis=(-2, -1))
         if not present.any():
             continue
-        kp17, sc17 = to_h36m17(kp, sc, inp.joint_format)
         root = np.full((T, 3), np.nan)
-        root[present] = smooth_roots(fit_root_positions(pose[present], intr.pixels_to_normalized(kp17[present]),
-                                                        sc17[present]), fps)
+        root[present] = place_roots(pose[present], kp[present], sc[present], intr, inp.joint_format, fps)
         fitted = fit_person(pose, root, kp, sc, intr, fps, track_id=p, joint_format=inp.joint_format)
         joints = fitted.positions_cam_mm
         poses[p, present] = (joints - joints[:, :1])[present]

@@ -57,7 +57,7 @@ from ..detect2d import Detections2D, KeypointTrack, create_detector, read_keypoi
 from ..detect2d.mediapipe_backend import default_threads
 from ..detect2d.tracking import LivePoses, PoseTracker, Track
 from ..export import export_run
-from ..fit import ROOT_FILTER, OneEuroFilter, fit_root_positions, smooth_roots
+from ..fit import ROOT_FILTER, OneEuroFilter, place_roots
 from ..fit.skeleton import fit_run, with_skeletons
 from ..fit.causal import CausalSkeleton, LiveSkeletons
 from ..io.results import RunResult, staged_folder
@@ -77,8 +77,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("mediapipe", "rtmpose", "file")
 KEYPOINT_FILE_SUFFIXES = (".json", ".npz")
 MIN_TRACK_FRAMES = 10
-# One-Euro settings for root positions in mm: 1 Hz cutoff at rest, +1 Hz per 200 mm/s of motion, so that
-# depth jitter is smoothed while a walking person (about 1500 mm/s) is followed at about 8 Hz.
 # A segment's first frame goes through the person detector and the backend's smoothing starts afresh there,
 # so segments are kept long: at least 2 s at 30 fps.
 MIN_SEGMENT_FRAMES = 60
@@ -183,11 +181,10 @@ class _Observation:
     detections: Detections2D
 
 
-
 class Pipeline:
     """Video, images or webcam → per-person 3D poses; see the module docstring.
 
-    backend: "mediapipe" (offline default, one person), "rtmpose"
+    backend: "mediapipe" (offline default, one person unless ``max_people``), "rtmpose"
         (multi-person, ONNX weights downloaded once or ``weights``), or
         "file" (precomputed keypoints: COCO or OpenPose JSON, lift-contract npz).
     model: the lifter, "default", "h36m" (research only) or a weight file.
@@ -406,9 +403,8 @@ class Pipeline:
                     lifted = self.lifter(track.keypoints_px, track.scores, intrinsics, COCO17.name,
                                          temporal=self.temporal, fps=info.fps, flip_test=self.flip_test)
             with clock("root"):
-                root = fit_roots(lifted.poses3d_mm, track.keypoints_px, track.scores, intrinsics)
-                if self.smoothing:
-                    root = smooth_roots(root, info.fps)
+                root = place_roots(lifted.poses3d_mm, track.keypoints_px, track.scores, intrinsics, COCO17.name,
+                                   info.fps if self.smoothing else None)
             t = track.frames
             poses[p, t], roots[p, t] = lifted.poses3d_mm, root
             keypoints[p, t], scores[p, t], detected[p, t] = track.keypoints_px, track.scores, track.detected
@@ -538,13 +534,6 @@ def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageCloc
             thread.join()
 
 
-def fit_roots(poses_mm: np.ndarray, keypoints_px: np.ndarray, scores: np.ndarray,
-              intrinsics: Intrinsics) -> np.ndarray:
-    """Camera-frame pelvis positions (T, 3) mm for lifted poses (T, 17, 3) and their COCO-17 keypoints (T, 17, 2) px."""
-    kp, sc = to_h36m17(keypoints_px, scores, COCO17.name)
-    return fit_root_positions(poses_mm, intrinsics.pixels_to_normalized(kp), sc)
-
-
 class _CausalLift:
     """The causal lifter run frame by frame: every live track keeps a window of its latest keypoints.
 
@@ -581,7 +570,7 @@ class _CausalLift:
         lifted = self.lifter(keypoints, scores, self.intrinsics, COCO17.name, temporal=self.temporal, causal=True,
                              fps=self.fps)
         poses = lifted.poses3d_mm[:, -1]
-        roots = fit_roots(poses, live.keypoints_px, live.scores, self.intrinsics)
+        roots = place_roots(poses, live.keypoints_px, live.scores, self.intrinsics, COCO17.name)
         if self.smoothing:
             roots = np.stack([self._filters.setdefault(track_id, OneEuroFilter(self.fps, **ROOT_FILTER))(root)
                               for track_id, root in zip(ids, roots)])
