@@ -378,7 +378,7 @@ def test_streamed_poses_equal_causal_lifting_of_the_whole_track(demo_run, random
     streamed_kp = np.stack([r.keypoints_px[0] for r in results])
     streamed_sc = np.stack([r.scores[0] for r in results])
     whole = Lifter(random_weights)(streamed_kp, streamed_sc, pipeline.camera.intrinsics(tuple(size.astype(int))),
-                                   "coco17", temporal=True, causal=True, fps=50.0)
+                                   "coco17", temporal=True, causal=True, fps=50.0, flip_test=pipeline.flip_test)
     np.testing.assert_allclose(np.stack([r.poses3d_mm[0] for r in results]), whole.poses3d_mm, atol=0.05)
     assert all(r.skeletons is None for r in results)
 

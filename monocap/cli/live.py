@@ -6,8 +6,8 @@ import logging
 import re
 from pathlib import Path
 
-from .run import (_logging_to_stderr, add_camera_arguments, add_max_people_argument, add_threads_argument,
-                  camera_spec)
+from .run import (_logging_to_stderr, add_camera_arguments, add_flip_test_argument, add_max_people_argument,
+                  add_threads_argument, camera_spec)
 
 log = logging.getLogger("monocap")
 
@@ -47,6 +47,7 @@ def add_parser(sub, parents):
     add_camera_arguments(p)
     p.add_argument("--single", action="store_true", help="lift each frame on its own (no temporal model)")
     p.add_argument("--no-smoothing", action="store_true", help="no One-Euro filter on the root positions")
+    add_flip_test_argument(p)
     p.add_argument("--skeleton", action="store_true",
                    help="draw each person's live skeleton: bones of constant length, settled after one second "
                         "(monocap.fit.causal; about 3 ms per person and frame)")
@@ -68,7 +69,7 @@ def run(args) -> int:
             log.info("no display: running without a window")
         pipeline = Pipeline(args.backend, args.model, camera=camera_spec(args), temporal=not args.single,
                             smoothing=not args.no_smoothing, weights=args.weights, threads=args.threads,
-                            max_people=args.max_people)
+                            max_people=args.max_people, flip_test=not args.no_flip_test)
         stats = run_live(pipeline, source, record=args.record, window=window, max_frames=args.max_frames,
                          progress=not args.quiet, skeletons=args.skeleton)
     print(stats.summary() + (f"; recorded {args.record}" if args.record else ""))

@@ -38,8 +38,8 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..skeleton import H36M17, bone_lengths, to_h36m17
-from .canonical import canonicalize, estimate_root, to_camera_frame
-from .lifter import Lifter, weight_file
+from .canonical import estimate_root, to_camera_frame
+from .lifter import Lifter, network_input, weight_file
 
 PRIORS = {
     "default": "prior_default.npz",  # open data only (CMU + HDM05): free to use
@@ -314,9 +314,7 @@ class HypothesisLifter:
         kp = np.asarray(keypoints_px, dtype=np.float64)
         sc = np.ones(kp.shape[:-1]) if scores is None else np.asarray(scores, dtype=np.float64)
         kp17, sc17 = to_h36m17(kp, sc, joint_format)
-        sc17 = np.clip(sc17, 0.0, 1.0)
-        kp_norm = np.where(sc17[..., None] > 0, intrinsics.pixels_to_normalized(kp17), 0.0)
-        canon = canonicalize(kp_norm, sc17)
+        canon, kp_norm, sc17 = network_input(kp17, sc17, intrinsics)
         lead = kp17.shape[:-2]
         seen = (sc17 > 0).sum(-1) >= self.min_joints
         idx = np.flatnonzero(seen.reshape(-1))

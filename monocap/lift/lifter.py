@@ -43,6 +43,20 @@ def model_path(name: str | Path) -> Path:
     return weight_file(name, MODELS, "model")
 
 
+def needs_resampling(fps: float | None) -> bool:
+    """Whether keypoints at ``fps`` are resampled to the model's rate for temporal lifting (None: unknown, no)."""
+    return fps is not None and abs(fps / MODEL_FPS - 1.0) >= 0.2
+
+
+def network_input(kp17_px: np.ndarray, scores17: np.ndarray,
+                  intrinsics: Intrinsics) -> tuple[CanonicalInput, np.ndarray, np.ndarray]:
+    """H36M17 keypoints (..., 17, 2) px and scores (..., 17) → (canonical input, normalised image
+    coordinates (..., 17, 2) with 0 where missing, scores clipped to [0, 1])."""
+    scores = np.clip(scores17, 0.0, 1.0)
+    kp_norm = np.where(scores[..., None] > 0, intrinsics.pixels_to_normalized(kp17_px), 0.0)
+    return canonicalize(kp_norm, scores), kp_norm, scores
+
+
 @dataclass
 class LiftResult:
     """3D poses for (P people ×) T frames, H36M17 joints.
@@ -99,17 +113,20 @@ class Lifter:
     def _lift(self, kp: np.ndarray, sc: np.ndarray, intrinsics: Intrinsics, temporal: bool, causal: bool,
               fps: float | None, flip_test: bool) -> LiftResult:
         """`__call__` on H36M17 keypoints (..., 17, 2) px and scores (..., 17)."""
-        sc = np.clip(sc, 0.0, 1.0)
-        kp_norm = intrinsics.pixels_to_normalized(kp)
-        kp_norm = np.where(sc[..., None] > 0, kp_norm, 0.0)
-        canon = canonicalize(kp_norm, sc)
+        canon, kp_norm, sc = network_input(kp, sc, intrinsics)
         rel_virtual = self._network(canon, temporal, causal, fps)
         if flip_test:
             # A person's mirror image is a person too; the network's errors on the two only partly agree.
             rel_virtual = 0.5 * (rel_virtual + mirror_pose(self._network(canon.mirrored(), temporal, causal, fps)))
-        poses = to_camera_frame(rel_virtual.astype(np.float64), canon.rotation)
-        root = estimate_root(poses, kp_norm, sc, min_joints=self.min_joints)
-        seen = (sc > 0).sum(-1) >= self.min_joints
+        return self.result(rel_virtual, canon, kp_norm, sc)
+
+    def result(self, rel_virtual_mm: np.ndarray, canon: CanonicalInput, kp_norm: np.ndarray,
+               scores: np.ndarray) -> LiftResult:
+        """The network's poses (..., 17, 3) in the virtual camera → a `LiftResult` in the real camera (with the
+        root fitted to the keypoints; NaN where fewer than ``min_joints`` joints are seen)."""
+        poses = to_camera_frame(rel_virtual_mm.astype(np.float64), canon.rotation)
+        root = estimate_root(poses, kp_norm, scores, min_joints=self.min_joints)
+        seen = (scores > 0).sum(-1) >= self.min_joints
         poses = np.where(seen[..., None, None], poses, np.nan)
         return LiftResult(poses.astype(np.float32), root.astype(np.float32))
 
@@ -124,7 +141,7 @@ class Lifter:
     def _temporal(self, x: np.ndarray, causal: bool, fps: float | None) -> np.ndarray:
         """x: (B, T, 3J) → (B, T, J, 3), resampling in time when fps differs much from the model's."""
         T = x.shape[1]
-        if fps is None or abs(fps / MODEL_FPS - 1.0) < 0.2 or T < 2:
+        if not needs_resampling(fps) or T < 2:
             return self.model.temporal(x, causal=causal)
         t_in = np.arange(T) / fps
         t_model = np.arange(0.0, t_in[-1] + 1e-9, 1.0 / MODEL_FPS)

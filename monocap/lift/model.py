@@ -35,19 +35,23 @@ class LiftModel:
         # Set even by default: onnxruntime's own default ran the network at 52,000 poses/s on the
         # 2-core development machine, against 64,000 with the two threads set explicitly.
         self.threads = threads or usable_cpus()
-        self._sessions: dict[str | None, ort.InferenceSession] = {}
+        self._sessions: dict[tuple[str | None, str], ort.InferenceSession] = {}
 
-    def _run(self, head: str | None, inputs: np.ndarray) -> np.ndarray:
-        """The network on (B, T, 3J) float32 inputs: frame by frame (``head`` None) or with a temporal head."""
-        if head not in self._sessions:  # built on first use: most callers need one of the three
+    def _run(self, head: str | None, inputs: np.ndarray, part: str = "all") -> np.ndarray:
+        """The network (``part`` of it, see `lift_network_onnx`) on (B, T, n) float32 inputs: frame by
+        frame (``head`` None) or with a temporal head."""
+        key = (head, part)
+        if key not in self._sessions:  # built on first use: most callers need one or two graphs
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             # Idle threads sleep rather than spin: the lifter shares the CPU with the 2D detector (live
             # use lifts every frame) and spinning did not make it faster here.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            graph = lift_network_onnx(self.w, int(self.config["blocks"]), self.dilations, head)
-            self._sessions[head] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        return self._sessions[head].run(["pose"], {"inputs": np.ascontiguousarray(inputs)})[0]
+            graph = lift_network_onnx(self.w, int(self.config["blocks"]), self.dilations, head, part)
+            self._sessions[key] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        name_in = "features" if part == "top" else "inputs"
+        name_out = "features" if part == "trunk" else "pose"
+        return self._sessions[key].run([name_out], {name_in: np.ascontiguousarray(inputs)})[0]
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = None) -> "LiftModel":
@@ -91,3 +95,15 @@ class LiftModel:
         for b in range(0, B if T else 0, group):
             out[b:b + group] = self._to_mm(self._run(head, x[b:b + group]))
         return out[0] if squeeze else out
+
+    def features(self, inputs: np.ndarray) -> np.ndarray:
+        """(N, 3J) inputs → (N, width) float32 per-frame features, the temporal heads' input.
+
+        Each frame's features depend on that frame alone, so live lifting computes them once per
+        frame and keeps them (`temporal_from_features`)."""
+        x = np.asarray(inputs, dtype=np.float32)
+        return self._run(None, x[None], "trunk")[0]
+
+    def temporal_from_features(self, features: np.ndarray, causal: bool = False) -> np.ndarray:
+        """(B, T, width) per-frame features → (B, T, J, 3) mm: what `temporal` gives for their inputs."""
+        return self._to_mm(self._run("causal" if causal else "centered", np.asarray(features, np.float32), "top"))

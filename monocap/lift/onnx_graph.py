@@ -70,14 +70,20 @@ def _value_info(name: str, dims: list[int | str]) -> bytes:
 
 
 def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: list[int],
-                      head: str | None = None) -> bytes:
+                      head: str | None = None, part: str = "all") -> bytes:
     """Serialized ONNX model of `LiftModel`'s network (``monocap.train.model.LiftNet`` with batch norms folded).
 
-    Input ``inputs`` (B, T, 3J) canonical vectors; output ``pose`` (B, T, 3J) in metres: frame by frame,
-    or with ``head`` ("centered" or "causal") corrected by that temporal head (sequence ends padded by
-    repeating the edge frame). One graph per output: onnxruntime runs every node of a graph, whichever
-    outputs are asked for (one graph with all three ran single frames at half the speed).
+    ``part`` "all": input ``inputs`` (B, T, 3J) canonical vectors; output ``pose`` (B, T, 3J) in metres:
+    frame by frame, or with ``head`` ("centered" or "causal") corrected by that temporal head (sequence
+    ends padded by repeating the edge frame). One graph per output: onnxruntime runs every node of a
+    graph, whichever outputs are asked for (one graph with all three ran single frames at half the speed).
+
+    Live lifting computes each frame's part once and keeps it (`monocap.lift.stream`), so the network
+    also comes in two halves: ``part`` "trunk" maps ``inputs`` to the per-frame ``features`` (B, T, width),
+    and "top" maps ``features`` to ``pose`` (frame head, plus ``head`` if given).
     """
+    if part not in ("all", "trunk", "top"):
+        raise ValueError(f"unknown part {part!r}: use 'all', 'trunk' or 'top'")
     nodes, initializers = [], []
 
     def constant(name: str, array: np.ndarray) -> str:
@@ -102,24 +108,34 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
             nodes.append(_node("Relu", [out + ".lin"], out))
         return out
 
-    # The per-frame layers run on all B * T frames as one matrix (onnxruntime's fastest products).
-    n_in = weights["fc_in.W"].shape[0]
+    n_in, width = weights["fc_in.W"].shape
     n_out = weights["frame_head.W"].shape[1]
-    nodes.append(_node("Reshape", ["inputs", constant("frames_shape", np.array([-1, n_in]))], "frames"))
-    h = dense("fc_in", "frames", "h0", relu=True)
-    for i in range(blocks):
-        y = dense(f"blocks.{i}.fc1", h, f"blocks.{i}.y", relu=True)
-        z = dense(f"blocks.{i}.fc2", y, f"blocks.{i}.z", relu=True)
-        nodes.append(_node("Add", [h, z], f"h{i + 1}"))
-        h = f"h{i + 1}"
-    dense("frame_head", h, "frame_pose", relu=False)
+    source = "features" if part == "top" else "inputs"
+    # The per-frame layers run on all B * T frames as one matrix (onnxruntime's fastest products).
+    nodes.append(_node("Reshape", [source, constant("frames_shape", np.array([-1, width if part == "top" else n_in]))],
+                       "frames"))
     # Back to (B, T, ...): the shape of the input's first two axes, then whatever is left.
-    nodes.append(_node("Shape", ["inputs"], "bt", start=0, end=2))
+    nodes.append(_node("Shape", [source], "bt", start=0, end=2))
     nodes.append(_node("Concat", ["bt", constant("rest", np.array([-1]))], "bt_rest", axis=0))
-    nodes.append(_node("Reshape", ["frame_pose", "bt_rest"], "pose" if head is None else "frame_pose_seq"))
-    if head is not None:
-        nodes.append(_node("Reshape", [h, "bt_rest"], "h_seq"))
-        nodes.append(_node("Transpose", ["h_seq"], "h_time", perm=[0, 2, 1]))  # (B, width, T): channels first
+    h = "frames"
+    if part != "top":
+        h = dense("fc_in", "frames", "h0", relu=True)
+        for i in range(blocks):
+            y = dense(f"blocks.{i}.fc1", h, f"blocks.{i}.y", relu=True)
+            z = dense(f"blocks.{i}.fc2", y, f"blocks.{i}.z", relu=True)
+            nodes.append(_node("Add", [h, z], f"h{i + 1}"))
+            h = f"h{i + 1}"
+    if part == "trunk":
+        nodes.append(_node("Reshape", [h, "bt_rest"], "features"))
+    else:
+        dense("frame_head", h, "frame_pose", relu=False)
+        nodes.append(_node("Reshape", ["frame_pose", "bt_rest"], "pose" if head is None else "frame_pose_seq"))
+    if head is not None and part != "trunk":
+        if part == "top":
+            nodes.append(_node("Transpose", ["features"], "h_time", perm=[0, 2, 1]))  # (B, width, T): channels first
+        else:
+            nodes.append(_node("Reshape", [h, "bt_rest"], "h_seq"))
+            nodes.append(_node("Transpose", ["h_seq"], "h_time", perm=[0, 2, 1]))
         p = f"heads.{head}"
         z = conv(p + ".inp", "h_time", p + ".z0", relu=True)
         for i, d in enumerate(dilations):
@@ -135,8 +151,9 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
         nodes.append(_node("Transpose", [correction], p + ".correction_t", perm=[0, 2, 1]))
         nodes.append(_node("Add", ["frame_pose_seq", p + ".correction_t"], "pose"))
 
+    inputs = _value_info(source, ["B", "T", width if part == "top" else n_in])
+    outputs = _value_info("features", ["B", "T", width]) if part == "trunk" else _value_info("pose", ["B", "T", n_out])
     graph = (b"".join(_bytes(1, n) for n in nodes) + _bytes(2, "monocap_lift_network")
-             + b"".join(_bytes(5, t) for t in initializers) + _bytes(11, _value_info("inputs", ["B", "T", n_in]))
-             + _bytes(12, _value_info("pose", ["B", "T", n_out])))
+             + b"".join(_bytes(5, t) for t in initializers) + _bytes(11, inputs) + _bytes(12, outputs))
     opset = _bytes(1, "") + _int(2, OPSET)  # OperatorSetIdProto: domain = 1, version = 2
     return _int(1, IR_VERSION) + _bytes(7, graph) + _bytes(8, opset)  # ModelProto: ir_version, graph, opset_import

@@ -14,9 +14,9 @@ time, each on its own thread with its own backend instance (MediaPipe's
 models run on one thread each, so on 2 cores two segments nearly double the
 2D stage's speed); the tracker still takes the frames in order. Then:
 
-- ``stream`` lifts each live track with the *causal* temporal lifter on a
-  window of its recent keypoints, so a frame's pose never waits for later
-  frames, and places its root by `fit_root_positions`, One-Euro filtered.
+- ``stream`` lifts each live track with the *causal* temporal lifter fed
+  frame by frame (`monocap.lift.stream`), so a frame's pose never waits for
+  later frames, and places its root by `fit_root_positions`, One-Euro filtered.
 - ``run`` keeps only each track's keypoints (about 200 bytes per person and
   frame; decoded frames are dropped as soon as the 2D stage has seen them),
   and at the end lifts every track at once with the *centred* temporal
@@ -37,11 +37,10 @@ survive; decoding twice costs time instead of memory.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -64,7 +63,8 @@ from ..io.results import RunResult, staged_folder
 from ..io.video import DEFAULT_FPS, FrameSource, SeekError, SourceError, SourceInfo, fingerprint, open_source
 from ..lift.contract import UNKNOWN_LICENCE
 from ..lift.diffusion import HypothesisLifter
-from ..lift.lifter import MODEL_FPS, Lifter
+from ..lift.lifter import Lifter
+from ..lift.stream import CausalLifter
 from ..skeleton import COCO17, H36M17, to_h36m17
 from ..viz.overlay import OVERLAY_NAME, write_overlay
 from ..viz.report import REPORT_NAME, write_report
@@ -277,7 +277,7 @@ class Pipeline:
         info = inp.info
         intrinsics = self.camera.intrinsics(info.image_size)
         tracker = PoseTracker(min_length=self._min_length(info))
-        lift = _CausalLift(self.lifter, intrinsics, info.fps, self.temporal, self.smoothing)
+        lift = _CausalLift(self.lifter, intrinsics, info.fps, self.temporal, self.smoothing, self.flip_test)
         fit = CausalSkeleton(info.fps) if skeletons else None
         with closing(self._observe(inp, StageClock(), max_frames)) as observations:
             for obs in observations:
@@ -535,52 +535,36 @@ def _detect_segments(parts: list[FrameSource], detectors: list, clock: StageCloc
 
 
 class _CausalLift:
-    """The causal lifter run frame by frame: every live track keeps a window of its latest keypoints.
+    """Every live track lifted each frame from past frames (`CausalLifter`, or frame by frame with
+    ``temporal`` False), its root placed in the camera and, with ``smoothing``, filtered forwards."""
 
-    All live tracks are lifted in one batch per frame. A track younger than
-    the window is padded at the start with its first keypoints, as the
-    causal lifter pads a sequence itself, so padding does not change its pose.
-    """
-
-    def __init__(self, lifter: Lifter, intrinsics: Intrinsics, fps: float, temporal: bool, smoothing: bool):
+    def __init__(self, lifter: Lifter, intrinsics: Intrinsics, fps: float, temporal: bool, smoothing: bool,
+                 flip_test: bool):
         self.lifter = lifter
         self.intrinsics = intrinsics
         self.fps = fps
-        self.temporal = temporal
         self.smoothing = smoothing
-        self.window = causal_window(lifter, fps) if temporal else 1
-        self._history: dict[int, deque] = {}
+        self.flip_test = flip_test
+        self.stream = CausalLifter(lifter, intrinsics, fps, flip_test) if temporal else None
         self._filters: dict[int, OneEuroFilter] = {}
 
     def __call__(self, live: LivePoses) -> tuple[np.ndarray, np.ndarray]:
         """(K, 17, 3) poses and (K, 3) roots, mm, of the live tracks."""
         ids = live.track_ids.tolist()
-        for gone in self._history.keys() - set(ids):
-            del self._history[gone]
-            self._filters.pop(gone, None)
+        for gone in self._filters.keys() - set(ids):
+            del self._filters[gone]
+        if self.stream is not None:
+            poses = self.stream(ids, live.keypoints_px, live.scores, COCO17.name).poses3d_mm
+        else:
+            poses = self.lifter(live.keypoints_px, live.scores, self.intrinsics, COCO17.name, temporal=False,
+                                flip_test=self.flip_test).poses3d_mm
         if not ids:
             return np.zeros((0, len(H36M17), 3), np.float32), np.zeros((0, 3), np.float32)
-        windows = []
-        for k, track_id in enumerate(ids):
-            history = self._history.setdefault(track_id, deque(maxlen=self.window))
-            history.append((live.keypoints_px[k], live.scores[k]))
-            windows.append([history[0]] * (self.window - len(history)) + list(history))
-        keypoints = np.array([[kp for kp, _ in w] for w in windows])
-        scores = np.array([[sc for _, sc in w] for w in windows])
-        lifted = self.lifter(keypoints, scores, self.intrinsics, COCO17.name, temporal=self.temporal, causal=True,
-                             fps=self.fps)
-        poses = lifted.poses3d_mm[:, -1]
         roots = place_roots(poses, live.keypoints_px, live.scores, self.intrinsics, COCO17.name)
         if self.smoothing:
             roots = np.stack([self._filters.setdefault(track_id, OneEuroFilter(self.fps, **ROOT_FILTER))(root)
                               for track_id, root in zip(ids, roots)])
         return poses.astype(np.float32), roots.astype(np.float32)
-
-
-def causal_window(lifter: Lifter, fps: float) -> int:
-    """Frames of history at ``fps`` that cover the causal lifter's receptive field (also when it resamples)."""
-    receptive_field = 1 + 2 * sum(lifter.model.dilations)  # model frames: three taps per dilated layer
-    return math.ceil((receptive_field - 1) * max(fps, MODEL_FPS) / MODEL_FPS) + 1
 
 
 def _keypoint_file_info(path: Path, track: KeypointTrack, fps: float | None) -> SourceInfo:
