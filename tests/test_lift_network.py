@@ -13,8 +13,9 @@ def test_graph_is_valid_onnx_and_computes_the_weight_files_layers(name):
     onnx = pytest.importorskip("onnx")
     model = LiftModel.load(model_path(name), threads=1)
     blocks = int(model.config["blocks"])
-    for head in (None, "centered", "causal"):
-        graph = lift_network_onnx(model.w, blocks, model.dilations, head)
+    for head, part in [(None, "all"), ("centered", "all"), ("causal", "all"), (None, "trunk"), (None, "top"),
+                       ("causal", "top")]:
+        graph = lift_network_onnx(model.w, blocks, model.dilations, head, part)
         onnx.checker.check_model(onnx.load_from_string(graph), full_check=True)
 
     # The same layers in float64 numpy, written out here from the weight file's arrays.
