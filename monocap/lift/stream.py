@@ -82,9 +82,8 @@ class CausalLifter:
         if updated:
             views = 2 if self.flip_test else 1
             windows = np.stack([self._window(q) for track in updated for q in (track.features, track.mirrored)[:views]])
-            last = self.lifter.model.temporal_from_features(windows, causal=True)[:, -1].reshape(len(updated), views,
-                                                                                                 -1, 3)
-            for track, pose in zip(updated, last):
+            last = self.lifter.model.temporal_from_features(windows, causal=True)[:, -1]
+            for track, pose in zip(updated, last.reshape(len(updated), views, -1, 3)):
                 track.last_pose = pose[0] if views == 1 else 0.5 * (pose[0] + mirror_pose(pose[1]))
         return self.lifter.result(np.stack([t.last_pose for t in tracks]), canon, kp_norm, sc)
 
