@@ -21,10 +21,11 @@ def _randomise_batchnorm(net):
             m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
 
 
-@pytest.mark.parametrize("mode", ["single", "centered", "causal"])
-def test_numpy_inference_matches_torch(tmp_path, mode):
+@pytest.mark.parametrize("mode,temporal_input", [("single", "features"), ("centered", "features"),
+                                                 ("causal", "features"), ("centered", "inputs"), ("causal", "inputs")])
+def test_numpy_inference_matches_torch(tmp_path, mode, temporal_input):
     torch.manual_seed(0)
-    net = LiftNet(width=64, blocks=2, temporal_channels=32)
+    net = LiftNet(width=64, blocks=2, temporal_channels=32, temporal_input=temporal_input)
     _randomise_batchnorm(net)
     for head in net.heads.values():
         torch.nn.init.normal_(head.out.weight, std=0.1)
@@ -55,6 +56,51 @@ def test_causal_head_ignores_the_future(tmp_path):
     assert not np.allclose(a[:, 30:], b[:, 30:])
     c, d = model.temporal(x), model.temporal(y)  # the centred head does look ahead
     assert not np.allclose(c[:, 25:30], d[:, 25:30])
+
+
+def test_strided_heads_compute_the_dilated_heads_target_frame():
+    """Heads on the inputs train strided on windows of their receptive field: the same function as running
+    them dilated over the window, at its middle frame (centred) or last frame (causal)."""
+    torch.manual_seed(0)
+    net = LiftNet(width=32, blocks=1, temporal_channels=16, dilations=(1, 3, 9), temporal_input="inputs")
+    _randomise_batchnorm(net)
+    for head in net.heads.values():
+        torch.nn.init.normal_(head.out.weight, std=0.1)
+    net.eval()
+    assert net.receptive_field == 27
+    x = torch.randn(5, 27, 51)
+    for mode, frame in (("centered", 13), ("causal", 26)):
+        strided, dilated = net(x, mode, strided=True), net(x, mode)
+        assert strided.shape == (5, 1, 17, 3) and dilated.shape == (5, 27, 17, 3)
+        torch.testing.assert_close(strided[:, 0], dilated[:, frame], atol=1e-5, rtol=1e-5)
+        assert (strided[:, 0] - dilated[:, frame - 1]).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="dilations 1, 3, 9"):
+        LiftNet(dilations=(1, 2, 4), temporal_input="inputs")
+
+
+def test_heads_on_the_inputs_train_end_to_end_and_lift_live(tmp_path, shared_data):
+    """`monocap train --temporal-input inputs`: stage 2 learns; the weight file lifts sequences and frame by frame."""
+    from monocap.lift.lifter import Lifter
+    from monocap.lift.stream import CausalLifter
+    from monocap.train.loop import TrainConfig, Trainer
+
+    cfg = TrainConfig(data="h36m", out=tmp_path / "w.npz", work_dir=tmp_path / "w", data_root=shared_data,
+                      steps_single=20, steps_temporal=40, batch_single=256, batch_temporal=32, width=64, blocks=1,
+                      temporal_channels=64, temporal_input="inputs", eval_every=20, threads=1)
+    trainer = Trainer(cfg, quiet=True)
+    meta = trainer.run()
+    no_pose_mm = np.linalg.norm(trainer.val_temporal.targets, axis=-1).mean()  # where the heads start
+    assert meta["val_p1_centered_mm"] < 0.7 * no_pose_mm and meta["val_p1_causal_mm"] < 0.7 * no_pose_mm
+
+    lifter = Lifter(tmp_path / "w.npz")
+    assert lifter.info["temporal_input"] == "inputs"
+    kp = trainer.val_temporal.keypoints_px[0]
+    intr = trainer.val_temporal.intrinsics[0]
+    whole = lifter(kp, trainer.val_temporal.scores[0], intr, temporal=True, causal=True)
+    stream = CausalLifter(lifter, intr)
+    live = np.stack([stream([0], kp[t:t + 1], trainer.val_temporal.scores[0, t:t + 1]).poses3d_mm[0]
+                     for t in range(len(kp))])
+    np.testing.assert_allclose(live, whole.poses3d_mm, atol=0.01)
 
 
 def test_training_learns_resumes_and_reproduces(tmp_path, shared_data):

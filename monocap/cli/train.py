@@ -41,6 +41,12 @@ def add_parser(sub, parents):
     p.add_argument("--window", type=int, default=81, help="frames per temporal training window")
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--temporal-channels", type=int, default=128, help="lifter: channels of the temporal heads")
+    p.add_argument("--temporal-input", choices=["features", "inputs"], default="features",
+                   help="lifter: the temporal heads read the per-frame network's features and correct its pose "
+                        "(features), or read the 2D input windows and give the whole pose, trained end to end "
+                        "on windows of their receptive field, strided (inputs; give --batch-temporal 256 or more "
+                        "and --temporal-channels 512) (default: %(default)s)")
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
     p.add_argument("--balance-poses", dest="balance", type=_non_negative, default=0.0, metavar="P",
@@ -82,7 +88,8 @@ def run(args) -> int:
                           data_root=args.data_root, holdout=args.holdout, steps_single=args.steps_single,
                           steps_temporal=args.steps_temporal, batch_single=args.batch_single,
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
-                          blocks=args.blocks, lr=args.lr, seed=args.seed, threads=args.threads,
+                          blocks=args.blocks, temporal_channels=args.temporal_channels,
+                          temporal_input=args.temporal_input, lr=args.lr, seed=args.seed, threads=args.threads,
                           eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
                           balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)

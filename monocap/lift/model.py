@@ -32,6 +32,8 @@ class LiftModel:
         self.config = config
         self.n_joints = int(config["n_joints"])
         self.dilations = [int(d) for d in config["dilations"]]
+        # Heads that read the inputs (`LiftNet`'s temporal_input="inputs") rather than the per-frame features.
+        self.heads_on_inputs = config.get("temporal_input", "features") == "inputs"
         # Set even by default: onnxruntime's own default ran the network at 52,000 poses/s on the
         # 2-core development machine, against 64,000 with the two threads set explicitly.
         self.threads = threads or usable_cpus()
@@ -47,7 +49,8 @@ class LiftModel:
             # Idle threads sleep rather than spin: the lifter shares the CPU with the 2D detector (live
             # use lifts every frame) and spinning did not make it faster here.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            graph = lift_network_onnx(self.w, int(self.config["blocks"]), self.dilations, head, part)
+            graph = lift_network_onnx(self.w, int(self.config["blocks"]), self.dilations, head, part,
+                                      self.heads_on_inputs)
             self._sessions[key] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         name_in = "features" if part == "top" else "inputs"
         name_out = "features" if part == "trunk" else "pose"
@@ -97,12 +100,13 @@ class LiftModel:
         return out[0] if squeeze else out
 
     def features(self, inputs: np.ndarray) -> np.ndarray:
-        """(N, 3J) inputs → (N, width) float32 per-frame features, the temporal heads' input.
+        """(N, 3J) inputs → (N, width) float32 per-frame features, the temporal heads' input (the inputs
+        themselves where the heads read those).
 
         Each frame's features depend on that frame alone, so live lifting computes them once per
         frame and keeps them (`temporal_from_features`)."""
         x = np.asarray(inputs, dtype=np.float32)
-        return self._run(None, x[None], "trunk")[0]
+        return x.copy() if self.heads_on_inputs else self._run(None, x[None], "trunk")[0]
 
     def temporal_from_features(self, features: np.ndarray, causal: bool = False) -> np.ndarray:
         """(B, T, width) per-frame features → (B, T, J, 3) mm: what `temporal` gives for their inputs."""

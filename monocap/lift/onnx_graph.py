@@ -70,7 +70,7 @@ def _value_info(name: str, dims: list[int | str]) -> bytes:
 
 
 def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: list[int],
-                      head: str | None = None, part: str = "all") -> bytes:
+                      head: str | None = None, part: str = "all", head_on_inputs: bool = False) -> bytes:
     """Serialized ONNX model of `LiftModel`'s network (``monocap.train.model.LiftNet`` with batch norms folded).
 
     ``part`` "all": input ``inputs`` (B, T, 3J) canonical vectors; output ``pose`` (B, T, 3J) in metres:
@@ -81,6 +81,10 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
     Live lifting computes each frame's part once and keeps it (`monocap.lift.stream`), so the network
     also comes in two halves: ``part`` "trunk" maps ``inputs`` to the per-frame ``features`` (B, T, width),
     and "top" maps ``features`` to ``pose`` (frame head, plus ``head`` if given).
+
+    ``head_on_inputs``: the temporal heads read the inputs and give the whole pose (``LiftNet``'s
+    ``temporal_input="inputs"``); the graphs with a head then hold nothing else, and the per-frame
+    "features" of such a network are its inputs ("top" takes them; there is no "trunk").
     """
     if part not in ("all", "trunk", "top"):
         raise ValueError(f"unknown part {part!r}: use 'all', 'trunk' or 'top'")
@@ -111,6 +115,13 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
     n_in, width = weights["fc_in.W"].shape
     n_out = weights["frame_head.W"].shape[1]
     source = "features" if part == "top" else "inputs"
+    if head_on_inputs and head is not None:
+        if part == "trunk":
+            raise ValueError("a network whose heads read the inputs has no per-frame features to compute")
+        nodes.append(_node("Transpose", [source], "h_time", perm=[0, 2, 1]))
+        _temporal_head(nodes, constant, conv, head, dilations, "h_time", "pose")
+        return _model(nodes, initializers, _value_info(source, ["B", "T", n_in]),
+                      _value_info("pose", ["B", "T", n_out]))
     # The per-frame layers run on all B * T frames as one matrix (onnxruntime's fastest products).
     nodes.append(_node("Reshape", [source, constant("frames_shape", np.array([-1, width if part == "top" else n_in]))],
                        "frames"))
@@ -136,23 +147,32 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
         else:
             nodes.append(_node("Reshape", [h, "bt_rest"], "h_seq"))
             nodes.append(_node("Transpose", ["h_seq"], "h_time", perm=[0, 2, 1]))
-        p = f"heads.{head}"
-        z = conv(p + ".inp", "h_time", p + ".z0", relu=True)
-        for i, d in enumerate(dilations):
-            left, right = (2 * d, 0) if head == "causal" else (d, d)
-            padded = p + f".pad{i}"
-            nodes.append(_node("Pad", [z, constant(padded + ".amounts", np.array([0, 0, left, 0, 0, right]))],
-                               padded, mode="edge"))
-            y = conv(f"{p}.convs.{i}", padded, f"{p}.y{i}", relu=True, dilation=d)
-            mixed = conv(f"{p}.mixes.{i}", y, f"{p}.m{i}", relu=True)
-            nodes.append(_node("Add", [z, mixed], f"{p}.z{i + 1}"))
-            z = f"{p}.z{i + 1}"
-        correction = conv(p + ".out", z, p + ".correction", relu=False)
-        nodes.append(_node("Transpose", [correction], p + ".correction_t", perm=[0, 2, 1]))
-        nodes.append(_node("Add", ["frame_pose_seq", p + ".correction_t"], "pose"))
+        _temporal_head(nodes, constant, conv, head, dilations, "h_time", "correction")
+        nodes.append(_node("Add", ["frame_pose_seq", "correction"], "pose"))
 
     inputs = _value_info(source, ["B", "T", width if part == "top" else n_in])
     outputs = _value_info("features", ["B", "T", width]) if part == "trunk" else _value_info("pose", ["B", "T", n_out])
+    return _model(nodes, initializers, inputs, outputs)
+
+
+def _temporal_head(nodes: list, constant, conv, head: str, dilations: list[int], h_time: str, out: str) -> None:
+    """Nodes of temporal head ``head``: (B, C, T) ``h_time`` → (B, T, n_out) ``out``, edges padded by repetition."""
+    p = f"heads.{head}"
+    z = conv(p + ".inp", h_time, p + ".z0", relu=True)
+    for i, d in enumerate(dilations):
+        left, right = (2 * d, 0) if head == "causal" else (d, d)
+        padded = p + f".pad{i}"
+        nodes.append(_node("Pad", [z, constant(padded + ".amounts", np.array([0, 0, left, 0, 0, right]))],
+                           padded, mode="edge"))
+        y = conv(f"{p}.convs.{i}", padded, f"{p}.y{i}", relu=True, dilation=d)
+        mixed = conv(f"{p}.mixes.{i}", y, f"{p}.m{i}", relu=True)
+        nodes.append(_node("Add", [z, mixed], f"{p}.z{i + 1}"))
+        z = f"{p}.z{i + 1}"
+    nodes.append(_node("Transpose", [conv(p + ".out", z, p + ".out_t", relu=False)], out, perm=[0, 2, 1]))
+
+
+def _model(nodes: list[bytes], initializers: list[bytes], inputs: bytes, outputs: bytes) -> bytes:
+    """The serialized ModelProto of one graph."""
     graph = (b"".join(_bytes(1, n) for n in nodes) + _bytes(2, "monocap_lift_network")
              + b"".join(_bytes(5, t) for t in initializers) + _bytes(11, inputs) + _bytes(12, outputs))
     opset = _bytes(1, "") + _int(2, OPSET)  # OperatorSetIdProto: domain = 1, version = 2

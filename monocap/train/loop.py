@@ -42,6 +42,7 @@ class TrainConfig(RunConfig):
     blocks: int = 2
     temporal_channels: int = 128
     dropout: float = 0.1
+    temporal_input: str = "features"  # the heads read the trunk's "features" or the 2D "inputs" (`LiftNet`)
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
     balance: float = 0.0  # rare poses drawn more often (`PairSampler`'s ``balance``)
     init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
@@ -97,7 +98,8 @@ class Trainer(Resumable):
         self.cfg, self.quiet = cfg, quiet
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
-        self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, dropout=cfg.dropout)
+        self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, dropout=cfg.dropout,
+                           temporal_input=cfg.temporal_input)
         init_path = model_path(cfg.init) if cfg.init else None  # a wrong name fails before the data loads
         self.train_sampler, self.val_sampler = build_samplers(cfg)
         if init_path is not None:
@@ -133,12 +135,18 @@ class Trainer(Resumable):
         cfg = self.cfg
         if self.stage == "single":
             batch = self.train_sampler.sample(cfg.batch_single, 1)
+        elif self.net.on_inputs:  # one window of the receptive field per item, one target frame per head
+            batch = self.train_sampler.sample(cfg.batch_temporal, self.net.receptive_field)
         else:
             batch = self.train_sampler.sample(cfg.batch_temporal, cfg.window)
         x = torch.from_numpy(batch.inputs)
         y = torch.from_numpy(batch.targets / 1000.0).float()
         if self.stage == "single":
             loss = mpjpe_m(self.net(x, "single"), y)
+        elif self.net.on_inputs:
+            middle = self.net.receptive_field // 2
+            loss = (mpjpe_m(self.net(x, "centered", strided=True), y[:, middle:middle + 1])
+                    + mpjpe_m(self.net(x, "causal", strided=True), y[:, -1:]))
         else:
             loss = mpjpe_m(self.net(x, "centered"), y) + mpjpe_m(self.net(x, "causal"), y)
         self.opt.zero_grad(set_to_none=True)

@@ -11,6 +11,14 @@ There are two temporal heads: ``centered`` looks at past and future frames
 (offline video), ``causal`` only at past frames (live use). Sequence ends are
 padded by repeating the edge frame, so any length works, including 1.
 Outputs are root-relative joints in metres in the virtual camera frame.
+
+With ``temporal_input="inputs"`` the heads read the 2D input windows instead
+of the trunk's features and predict the whole pose, not a correction: a
+temporal convolutional network in the style of VideoPose3D, trained end to
+end. It trains *strided* (``forward(..., strided=True)``): on windows of
+exactly the receptive field, each convolution steps by its three taps, and
+only the target frame's pose is computed. The same weights then run dilated
+over whole sequences.
 """
 from __future__ import annotations
 
@@ -49,27 +57,38 @@ class TemporalHead(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, h):  # h: (B, width, T)
+    def forward(self, h, strided: bool = False):
+        """h: (B, width, T) → (B, n_out, T); ``strided``: T is the receptive field, output (B, n_out, 1)."""
         z = self.drop(F.relu(self.bn_in(self.inp(h))))
         for d, conv, bn, mix, bn_mix in zip(self.dilations, self.convs, self.bns, self.mixes, self.bn_mixes):
-            pad = (2 * d, 0) if self.causal else (d, d)
-            y = self.drop(F.relu(bn(conv(F.pad(z, pad, mode="replicate")))))
-            z = z + self.drop(F.relu(bn_mix(mix(y))))
+            if strided:  # each output from three consecutive inputs; the residual is the tap at its frame
+                y = F.conv1d(z, conv.weight, conv.bias, stride=3)
+                z = z[:, :, 2 if self.causal else 1::3]
+            else:
+                y = conv(F.pad(z, (2 * d, 0) if self.causal else (d, d), mode="replicate"))
+            z = z + self.drop(F.relu(bn_mix(mix(self.drop(F.relu(bn(y)))))))
         return self.out(z)
 
 
 class LiftNet(nn.Module):
     def __init__(self, n_joints: int = 17, width: int = 512, blocks: int = 2, temporal_channels: int = 128,
-                 dilations: tuple[int, ...] = (1, 3, 9, 27), dropout: float = 0.1):
+                 dilations: tuple[int, ...] = (1, 3, 9, 27), dropout: float = 0.1, temporal_input: str = "features"):
         super().__init__()
+        if temporal_input not in ("features", "inputs"):
+            raise ValueError(f"unknown temporal_input {temporal_input!r}: use 'features' or 'inputs'")
+        if temporal_input == "inputs" and list(dilations) != [3 ** i for i in range(len(dilations))]:
+            raise ValueError(f"heads on the inputs train strided, which needs dilations 1, 3, 9, ...; got {dilations}")
         self.config = dict(n_joints=n_joints, width=width, blocks=blocks, temporal_channels=temporal_channels,
-                           dilations=list(dilations), dropout=dropout)
+                           dilations=list(dilations), dropout=dropout, temporal_input=temporal_input)
+        self.on_inputs = temporal_input == "inputs"
+        self.n_joints = n_joints
         n_in, n_out = 3 * n_joints, 3 * n_joints
         self.fc_in, self.bn_in = nn.Linear(n_in, width), nn.BatchNorm1d(width)
         self.blocks = nn.ModuleList(ResidualBlock(width, dropout) for _ in range(blocks))
         self.frame_head = nn.Linear(width, n_out)
         self.heads = nn.ModuleDict({
-            mode: TemporalHead(width, temporal_channels, tuple(dilations), mode == "causal", n_out, dropout)
+            mode: TemporalHead(n_in if self.on_inputs else width, temporal_channels, tuple(dilations),
+                               mode == "causal", n_out, dropout)
             for mode in ("centered", "causal")})
         self.drop = nn.Dropout(dropout)
 
@@ -79,9 +98,19 @@ class LiftNet(nn.Module):
             h = block(h)
         return h
 
-    def forward(self, x, mode: str = "single"):
-        """x: (B, T, 3J) → (B, T, J, 3) metres; mode is "single", "centered" or "causal"."""
+    @property
+    def receptive_field(self) -> int:
+        """Frames a temporal head sees (three taps per dilated layer): the window length of strided training."""
+        return 1 + 2 * sum(self.config["dilations"])
+
+    def forward(self, x, mode: str = "single", strided: bool = False):
+        """x: (B, T, 3J) → (B, T, J, 3) metres; mode is "single", "centered" or "causal".
+
+        ``strided`` (heads on the inputs only): T is the receptive field and the output (B, 1, J, 3) is the pose
+        of its middle frame (centred) or last frame (causal)."""
         B, T, _ = x.shape
+        if mode != "single" and self.on_inputs:
+            return self.heads[mode](x.transpose(1, 2), strided).transpose(1, 2).reshape(B, -1, self.n_joints, 3)
         h = self.trunk(x.reshape(B * T, -1))
         pose = self.frame_head(h).reshape(B, T, -1)
         if mode != "single":
