@@ -20,6 +20,11 @@ Interrupted runs resume from WORK_DIR/checkpoint.pt when started again with the 
 """
 
 
+def dilations(text: str) -> tuple[int, ...]:
+    """--dilations "1,3,9" → (1, 3, 9) (argparse names this function in its error for other text)."""
+    return tuple(int(v) for v in text.split(","))
+
+
 def add_parser(sub, parents):
     p = sub.add_parser("train", parents=parents,
                        help="train a 2D→3D lifter or 3D pose prior (needs the [train] extra: PyTorch)",
@@ -42,6 +47,9 @@ def add_parser(sub, parents):
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--temporal-channels", type=int, default=128, help="lifter: channels of the temporal heads")
+    p.add_argument("--dilations", type=dilations, default=(1, 3, 9, 27),
+                   metavar="D,D,...", help="lifter: dilations of the temporal heads' layers; receptive field "
+                                           "1 + 2 * their sum frames (default: 1,3,9,27: 81 frames)")
     p.add_argument("--temporal-input", choices=["features", "inputs"], default="features",
                    help="lifter: the temporal heads read the per-frame network's features and correct its pose "
                         "(features), or read the 2D input windows and give the whole pose, trained end to end "
@@ -88,7 +96,7 @@ def run(args) -> int:
                           data_root=args.data_root, holdout=args.holdout, steps_single=args.steps_single,
                           steps_temporal=args.steps_temporal, batch_single=args.batch_single,
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
-                          blocks=args.blocks, temporal_channels=args.temporal_channels,
+                          blocks=args.blocks, temporal_channels=args.temporal_channels, dilations=args.dilations,
                           temporal_input=args.temporal_input, lr=args.lr, seed=args.seed, threads=args.threads,
                           eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
                           balance=args.balance, init=args.init)

@@ -41,6 +41,7 @@ class TrainConfig(RunConfig):
     width: int = 512
     blocks: int = 2
     temporal_channels: int = 128
+    dilations: tuple[int, ...] = (1, 3, 9, 27)  # of the temporal heads: receptive field 1 + 2 * sum
     dropout: float = 0.1
     temporal_input: str = "features"  # the heads read the trunk's "features" or the 2D "inputs" (`LiftNet`)
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
@@ -98,7 +99,7 @@ class Trainer(Resumable):
         self.cfg, self.quiet = cfg, quiet
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
-        self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, dropout=cfg.dropout,
+        self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, tuple(cfg.dilations), cfg.dropout,
                            temporal_input=cfg.temporal_input)
         init_path = model_path(cfg.init) if cfg.init else None  # a wrong name fails before the data loads
         self.train_sampler, self.val_sampler = build_samplers(cfg)
