@@ -74,6 +74,8 @@ def test_strided_heads_compute_the_dilated_heads_target_frame():
         assert strided.shape == (5, 1, 17, 3) and dilated.shape == (5, 27, 17, 3)
         torch.testing.assert_close(strided[:, 0], dilated[:, frame], atol=1e-5, rtol=1e-5)
         assert (strided[:, 0] - dilated[:, frame - 1]).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="only temporal heads on the inputs"):
+        LiftNet(width=32, blocks=1, temporal_channels=16)(x, "centered", strided=True)
     with pytest.raises(ValueError, match="dilations 1, 3, 9"):
         LiftNet(dilations=(1, 2, 4), temporal_input="inputs")
 

@@ -109,6 +109,8 @@ class LiftNet(nn.Module):
         ``strided`` (heads on the inputs only): T is the receptive field and the output (B, 1, J, 3) is the pose
         of its middle frame (centred) or last frame (causal)."""
         B, T, _ = x.shape
+        if strided and not (self.on_inputs and mode != "single"):
+            raise ValueError("only temporal heads on the inputs run strided")
         if mode != "single" and self.on_inputs:
             return self.heads[mode](x.transpose(1, 2), strided).transpose(1, 2).reshape(B, -1, self.n_joints, 3)
         h = self.trunk(x.reshape(B * T, -1))
