@@ -160,3 +160,30 @@ def test_init_starts_from_the_shipped_lifter(tmp_path, shared_data):
 
     with pytest.raises(ValueError, match="width is 512"):
         import_frame_weights(LiftNet(17, 256, 2), model_path("default"), torch.from_numpy(x[:, 0]))
+
+
+def test_training_device_names_what_this_machine_lacks():
+    from monocap.train.loop import training_device
+
+    assert training_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        training_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no GPU"):
+            training_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU that PyTorch can use")
+def test_training_on_a_gpu_exports_a_working_file(tmp_path, shared_data):
+    from monocap.train.loop import TrainConfig, Trainer
+
+    cfg = TrainConfig(data="h36m", out=tmp_path / "g.npz", work_dir=tmp_path / "g", data_root=shared_data,
+                      steps_single=40, steps_temporal=10, batch_single=256, batch_temporal=16, width=64, blocks=1,
+                      temporal_channels=32, temporal_input="inputs", eval_every=20, checkpoint_every=20,
+                      threads=1, device="cuda")
+    assert Trainer(cfg, quiet=True).run(stop_after=30) is None  # resumes from a checkpoint of GPU tensors
+    meta = Trainer(cfg, quiet=True).run()
+    assert meta["val_p1_single_mm"] < 1000
+    model = LiftModel.load(tmp_path / "g.npz")
+    x = np.zeros((1, 30, 51), np.float32)
+    assert np.isfinite(model.temporal(x)).all()

@@ -66,6 +66,9 @@ def add_parser(sub, parents):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
+    p.add_argument("--device", default="cpu", metavar="cpu|cuda",
+                   help="lifter: where PyTorch trains (default: %(default)s; cuda is untested: no GPU was lent "
+                        "while it was written)")
     p.add_argument("--eval-every", type=int, default=2000)
     p.set_defaults(func=run)
 
@@ -87,6 +90,8 @@ def run(args) -> int:
         raise ImportError(f"training needs PyTorch: pip install 'monocap[train]' ({exc})") from None
     if args.kind == "diffusion":
         from ..train.diffusion import DiffusionConfig, DiffusionTrainer
+        if args.device != "cpu":
+            raise ValueError("--device: the diffusion prior trains on the CPU only")
         cfg = DiffusionConfig(data=args.data, out=args.out, work_dir=args.work_dir or Path("runs") / args.out.stem,
                               data_root=args.data_root, holdout=args.holdout, steps=args.steps, batch=args.batch,
                               lr=args.lr, seed=args.seed, threads=args.threads, eval_every=args.eval_every)
@@ -98,6 +103,7 @@ def run(args) -> int:
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
                           blocks=args.blocks, temporal_channels=args.temporal_channels, dilations=args.dilations,
                           temporal_input=args.temporal_input, lr=args.lr, seed=args.seed, threads=args.threads,
+                          device=args.device,
                           eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
                           balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)

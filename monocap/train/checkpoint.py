@@ -64,7 +64,8 @@ class Resumable:
         self.elapsed_s += now - self._clock
         self._clock = now
         state = dict(self._checkpoint_state(), history=self.history, elapsed_s=self.elapsed_s,
-                     sampler_rng=self.train_sampler.rng.bit_generator.state, torch_rng=torch.get_rng_state())
+                     sampler_rng=self.train_sampler.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                     cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
         path = self.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -106,9 +107,12 @@ class Resumable:
         """Restore the last checkpoint; False when there is none."""
         if not self.checkpoint_path.exists():
             return False
-        state = torch.load(self.checkpoint_path, weights_only=False)  # our own file, written by save_checkpoint
+        # Our own file, written by save_checkpoint; onto the CPU first (`_restore_checkpoint` copies into the network).
+        state = torch.load(self.checkpoint_path, weights_only=False, map_location="cpu")
         self._restore_checkpoint(state)
         self.history, self.elapsed_s = state["history"], state["elapsed_s"]
         self.train_sampler.rng.bit_generator.state = state["sampler_rng"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None:  # dropout masks drawn on a GPU
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         return True

@@ -21,12 +21,12 @@ from .model import LiftNet
 
 def _fold(layer: torch.nn.Module, bn: torch.nn.BatchNorm1d | None):
     """(W, b) of `layer` with `bn` folded in; W as (in, out), or (k, in, out) for convolutions."""
-    W = layer.weight.detach().double()
-    b = layer.bias.detach().double()
+    W = layer.weight.detach().cpu().double()
+    b = layer.bias.detach().cpu().double()
     if bn is not None:
-        s = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        s = bn.weight.detach().cpu().double() / torch.sqrt(bn.running_var.cpu().double() + bn.eps)
         W = W * s.reshape(-1, *([1] * (W.dim() - 1)))
-        b = (b - bn.running_mean.double()) * s + bn.bias.detach().double()
+        b = (b - bn.running_mean.cpu().double()) * s + bn.bias.detach().cpu().double()
     W = W.numpy()
     W = W.T if W.ndim == 2 else W.transpose(2, 1, 0)  # Linear (out,in) → (in,out); Conv1d (out,in,k) → (k,in,out)
     if W.ndim == 3 and W.shape[0] == 1:

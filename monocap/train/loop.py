@@ -47,6 +47,7 @@ class TrainConfig(RunConfig):
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
     balance: float = 0.0  # rare poses drawn more often (`PairSampler`'s ``balance``)
     init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
+    device: str = "cpu"  # where PyTorch trains: "cpu" or "cuda" (batches are made on the CPU either way)
 
 
 def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
@@ -94,6 +95,17 @@ def mpjpe_m(pred: torch.Tensor, target_m: torch.Tensor) -> torch.Tensor:
     return (pred - target_m).norm(dim=-1).mean()
 
 
+def training_device(name: str) -> torch.device:
+    """The PyTorch device called ``name``, if this machine has it."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: PyTorch sees no GPU here (a CPU-only build, or no driver)")
+    return device
+
+
 class Trainer(Resumable):
     def __init__(self, cfg: TrainConfig, quiet: bool = False):
         self.cfg, self.quiet = cfg, quiet
@@ -106,6 +118,8 @@ class Trainer(Resumable):
         if init_path is not None:
             inputs = self.train_sampler.sample(INIT_BATCH, 1).inputs
             import_frame_weights(self.net, init_path, torch.from_numpy(inputs.reshape(len(inputs), -1)))
+        self.device = training_device(cfg.device)
+        self.net.to(self.device)
         # Fixed validation sets: drawn once so every evaluation compares like with like.
         self.val_single = self.val_sampler.sample(4096, 1)
         self.val_temporal = self.val_sampler.sample(24, cfg.window)
@@ -140,8 +154,8 @@ class Trainer(Resumable):
             batch = self.train_sampler.sample(cfg.batch_temporal, self.net.receptive_field)
         else:
             batch = self.train_sampler.sample(cfg.batch_temporal, cfg.window)
-        x = torch.from_numpy(batch.inputs)
-        y = torch.from_numpy(batch.targets / 1000.0).float()
+        x = torch.from_numpy(batch.inputs).to(self.device)
+        y = torch.from_numpy(batch.targets / 1000.0).float().to(self.device)
         if self.stage == "single":
             loss = mpjpe_m(self.net(x, "single"), y)
         elif self.net.on_inputs:
@@ -163,8 +177,9 @@ class Trainer(Resumable):
         out = {}
         for mode, batch in (("single", self.val_single), ("centered", self.val_temporal),
                             ("causal", self.val_temporal)):
-            pred = self.net(torch.from_numpy(batch.inputs), mode)
-            out[f"val_p1_{mode}_mm"] = round(mpjpe_m(pred, torch.from_numpy(batch.targets / 1000.0).float()).item() * 1000, 2)
+            pred = self.net(torch.from_numpy(batch.inputs).to(self.device), mode)
+            target_m = torch.from_numpy(batch.targets / 1000.0).float().to(self.device)
+            out[f"val_p1_{mode}_mm"] = round(mpjpe_m(pred, target_m).item() * 1000, 2)
         self._set_modes()  # back to training, with the stage's frozen parts
         return out
 
