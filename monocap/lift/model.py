@@ -23,6 +23,11 @@ OUTPUT_SCALE_MM = 1000.0  # the network predicts metres
 CHUNK = 2048
 
 
+def receptive_field(dilations) -> int:
+    """Frames a temporal head with these dilations sees: three taps per dilated layer."""
+    return 1 + 2 * sum(int(d) for d in dilations)
+
+
 class LiftModel:
     """Root-relative 3D poses (mm, virtual camera frame) from canonical input vectors."""
 

@@ -29,17 +29,18 @@ from ..camera import Intrinsics
 from ..skeleton import to_h36m17
 from .canonical import mirror_pose
 from .lifter import MODEL_FPS, LiftResult, Lifter, needs_resampling, network_input
+from .model import receptive_field
 
 
 @dataclass
 class _Track:
-    """One person's state: per-frame features at model times, newest last (and those of the mirror image)."""
+    """One person's state: per view (the person, and with the flip test its mirror image), per-frame features at
+    model times, newest last."""
 
-    features: deque
-    mirrored: deque
+    views: list[deque]
     frames: int = 0  # frames seen
     samples: int = 0  # model-rate samples made
-    last_inputs: np.ndarray | None = None  # (2, 3J) the previous frame's input and its mirror image's
+    last_inputs: np.ndarray | None = None  # (views, 3J) the previous frame's inputs
     last_pose: np.ndarray | None = None  # (17, 3) mm, virtual camera: the newest sample's pose
 
 
@@ -51,7 +52,7 @@ class CausalLifter:
         self.lifter, self.intrinsics, self.flip_test = lifter, intrinsics, flip_test
         self.fps = fps or MODEL_FPS
         self.resample = needs_resampling(fps)
-        self.receptive_field = 1 + 2 * sum(lifter.model.dilations)  # three taps per dilated layer
+        self.receptive_field = receptive_field(lifter.model.dilations)
         self._tracks: dict[int, _Track] = {}
 
     def __call__(self, track_ids, keypoints_px: np.ndarray, scores: np.ndarray | None,
@@ -66,29 +67,29 @@ class CausalLifter:
         kp = np.asarray(keypoints_px, dtype=np.float64).reshape(len(ids), -1, 2)
         sc = np.ones(kp.shape[:-1]) if scores is None else np.asarray(scores, dtype=np.float64).reshape(kp.shape[:-1])
         canon, kp_norm, sc = network_input(*to_h36m17(kp, sc, joint_format), self.intrinsics)
-        inputs = np.stack([canon.as_vector(), canon.mirrored().as_vector()], 1)  # (K, 2, 3J)
+        views = [canon.as_vector()] + ([canon.mirrored().as_vector()] if self.flip_test else [])
+        inputs = np.stack(views, 1)  # (K, views, 3J)
 
-        tracks = [self._tracks.setdefault(i, _Track(deque(maxlen=self.receptive_field),
-                                                    deque(maxlen=self.receptive_field))) for i in ids]
+        tracks = [self._tracks.setdefault(i, _Track([deque(maxlen=self.receptive_field) for _ in views]))
+                  for i in ids]
         new = [self._new_samples(track, x) for track, x in zip(tracks, inputs)]
         counts = [len(n) for n in new]
         if sum(counts):  # one call of the per-frame network for every new sample of every track
             feats = self.lifter.model.features(np.concatenate(new).reshape(-1, inputs.shape[-1]))
-            feats = feats.reshape(-1, 2, feats.shape[-1])
+            feats = feats.reshape(-1, len(views), feats.shape[-1])
             for track, part in zip(tracks, np.split(feats, np.cumsum(counts)[:-1])):
-                track.features.extend(part[:, 0])
-                track.mirrored.extend(part[:, 1])
+                for kept, view_feats in zip(track.views, part.swapaxes(0, 1)):
+                    kept.extend(view_feats)
         updated = [track for track, n in zip(tracks, counts) if n]
         if updated:
-            views = 2 if self.flip_test else 1
-            windows = np.stack([self._window(q) for track in updated for q in (track.features, track.mirrored)[:views]])
+            windows = np.stack([self._window(kept) for track in updated for kept in track.views])
             last = self.lifter.model.temporal_from_features(windows, causal=True)[:, -1]
-            for track, pose in zip(updated, last.reshape(len(updated), views, -1, 3)):
-                track.last_pose = pose[0] if views == 1 else 0.5 * (pose[0] + mirror_pose(pose[1]))
+            for track, pose in zip(updated, last.reshape(len(updated), len(views), -1, 3)):
+                track.last_pose = pose[0] if len(views) == 1 else 0.5 * (pose[0] + mirror_pose(pose[1]))
         return self.lifter.result(np.stack([t.last_pose for t in tracks]), canon, kp_norm, sc)
 
     def _new_samples(self, track: _Track, inputs: np.ndarray) -> np.ndarray:
-        """(n, 2, 3J) inputs at the model times this frame reaches, interpolated from the previous frame's."""
+        """(n, views, 3J) inputs at the model times this frame reaches, interpolated from the previous frame's."""
         previous, track.last_inputs = track.last_inputs, inputs
         track.frames += 1
         if not self.resample or previous is None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from torch import nn
 import torch.nn.functional as F
 
+from ..lift.model import receptive_field
+
 
 class ResidualBlock(nn.Module):
     def __init__(self, width: int, dropout: float):
@@ -100,8 +102,8 @@ class LiftNet(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        """Frames a temporal head sees (three taps per dilated layer): the window length of strided training."""
-        return 1 + 2 * sum(self.config["dilations"])
+        """Frames a temporal head sees: the window length of strided training."""
+        return receptive_field(self.config["dilations"])
 
     def forward(self, x, mode: str = "single", strided: bool = False):
         """x: (B, T, 3J) → (B, T, J, 3) metres; mode is "single", "centered" or "causal".
