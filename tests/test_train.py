@@ -80,35 +80,6 @@ def test_strided_heads_compute_the_dilated_heads_target_frame():
         LiftNet(dilations=(1, 2, 4), temporal_input="inputs")
 
 
-def test_inflated_heads_start_as_the_frame_network():
-    """`inflate_heads`: each head on the inputs computes the frame network's pose of its target frame, run
-    dilated over a sequence or strided over one window (batch norms copied with their statistics); the
-    neighbouring frames' taps start at zero but are trainable."""
-    torch.manual_seed(0)
-    net = LiftNet(width=32, blocks=2, temporal_channels=32, dilations=(1, 3, 9), temporal_input="inputs")
-    _randomise_batchnorm(net)
-    net.eval()
-    x = torch.randn(4, 30, 51)
-    frames = net(x, "single")
-    assert net.can_inflate_heads()
-    net.inflate_heads()
-    for mode, target in (("centered", 13), ("causal", 26)):
-        torch.testing.assert_close(net(x, mode), frames, atol=1e-3, rtol=1e-3)
-        torch.testing.assert_close(net(x[:, :27], mode, strided=True)[:, 0], frames[:, target], atol=1e-3,
-                                   rtol=1e-3)
-    assert (net(x, "centered") - frames).abs().max() > 1e-6  # the extra block is quiet, not dead
-    head = net.heads["centered"]
-    head.train()
-    head(x.transpose(1, 2)).square().sum().backward()
-    assert head.convs[0].weight.grad[:, :, 0].abs().max() > 0 and head.bn_mixes[2].weight.grad.abs().max() > 0
-
-    for wrong in (dict(temporal_channels=16), dict(dilations=(1,)), dict(temporal_input="features")):
-        kw = dict(width=32, blocks=2, temporal_channels=32, dilations=(1, 3, 9), temporal_input="inputs") | wrong
-        assert not LiftNet(**kw).can_inflate_heads()
-        with pytest.raises(ValueError, match="inflating needs"):
-            LiftNet(**kw).inflate_heads()
-
-
 def test_heads_on_the_inputs_train_end_to_end_and_lift_live(tmp_path, shared_data):
     """`monocap train --temporal-input inputs`: stage 2 learns; the weight file lifts sequences and frame by frame."""
     from monocap.lift.lifter import Lifter

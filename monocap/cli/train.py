@@ -54,9 +54,7 @@ def add_parser(sub, parents):
                    help="lifter: the temporal heads read the per-frame network's features and correct its pose "
                         "(features), or read the 2D input windows and give the whole pose, trained end to end "
                         "on windows of their receptive field, strided (inputs; give --batch-temporal 256 or more "
-                        "and --temporal-channels 512; with --temporal-channels equal to --width and at least "
-                        "--blocks dilations they start as the frame network inflated over time) "
-                        "(default: %(default)s)")
+                        "and --temporal-channels 512) (default: %(default)s)")
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
     p.add_argument("--balance-poses", dest="balance", type=_non_negative, default=0.0, metavar="P",
@@ -66,9 +64,6 @@ def add_parser(sub, parents):
                    help="lifter: start the per-frame network from this lifter's weights (default, h36m or a .npz "
                         "of the same width and blocks), e.g. --init default to fine-tune the open-data model")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-temporal", type=float, metavar="LR",
-                   help="lifter: learning rate of stage 2 (default: --lr); lower it (e.g. 1e-4) when the heads on "
-                        "the inputs start as the inflated frame network, which a large first step would undo")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
     p.add_argument("--device", default="cpu", metavar="cpu|cuda",
@@ -107,8 +102,8 @@ def run(args) -> int:
                           steps_temporal=args.steps_temporal, batch_single=args.batch_single,
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
                           blocks=args.blocks, temporal_channels=args.temporal_channels, dilations=args.dilations,
-                          temporal_input=args.temporal_input, lr=args.lr, lr_temporal=args.lr_temporal,
-                          seed=args.seed, threads=args.threads, device=args.device,
+                          temporal_input=args.temporal_input, lr=args.lr, seed=args.seed, threads=args.threads,
+                          device=args.device,
                           eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
                           balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)

@@ -37,7 +37,6 @@ class TrainConfig(RunConfig):
     batch_temporal: int = 32
     window: int = 81
     lr: float = 1e-3
-    lr_temporal: float | None = None  # stage 2's learning rate; None: `lr`
     weight_decay: float = 1e-4
     width: int = 512
     blocks: int = 2
@@ -137,8 +136,7 @@ class Trainer(Resumable):
 
     def _new_optimizer(self):
         total = max(1, self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal)
-        lr = self.cfg.lr if self.stage == "single" or self.cfg.lr_temporal is None else self.cfg.lr_temporal
-        self.opt = torch.optim.AdamW(self._trainable(), lr=lr, weight_decay=self.cfg.weight_decay)
+        self.opt = torch.optim.AdamW(self._trainable(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.sched = warmup_cosine(self.opt, total)
 
     def _set_modes(self):
@@ -211,11 +209,8 @@ class Trainer(Resumable):
                 continue
             if stage != self.stage:
                 self.stage, self.step = stage, 0
-                if self.net.can_inflate_heads():
-                    self.net.inflate_heads()
-                else:
-                    for head in self.net.heads.values():
-                        head.start_as_no_correction()
+                for head in self.net.heads.values():
+                    head.start_as_no_correction()
                 self._new_optimizer()
             self._set_modes()
             taken = self.train_until(total, f"train {cfg.data} {stage}", budget, "loss_mm", stage=stage)

@@ -18,13 +18,10 @@ temporal convolutional network in the style of VideoPose3D, trained end to
 end. It trains *strided* (``forward(..., strided=True)``): on windows of
 exactly the receptive field, each convolution steps by its three taps, and
 only the target frame's pose is computed. The same weights then run dilated
-over whole sequences. `LiftNet.inflate_heads` starts such heads as the
-trained frame network spread over time, so that temporal training begins at
-the frame model's accuracy instead of from scratch.
+over whole sequences.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 import torch.nn.functional as F
 
@@ -96,39 +93,6 @@ class LiftNet(nn.Module):
                                mode == "causal", n_out, dropout)
             for mode in ("centered", "causal")})
         self.drop = nn.Dropout(dropout)
-
-    def can_inflate_heads(self) -> bool:
-        """Whether the heads on the inputs are wide and deep enough to hold the frame network (`inflate_heads`)."""
-        c = self.config
-        return self.on_inputs and c["temporal_channels"] == c["width"] and len(c["dilations"]) >= c["blocks"]
-
-    @torch.no_grad()
-    def inflate_heads(self, extra_block_scale: float = 1e-3):
-        """Make each temporal head the frame network, inflated over time: every layer's weights go to the tap
-        at the head's target frame (the middle tap centred, the last causal), the other taps start at zero.
-
-        Blocks beyond the trunk's start almost silent (their last batch-norm scale `extra_block_scale`, not 0,
-        which would leave the ReLU after it without a gradient). Training then starts at the frame model's
-        function and can only learn what the neighbouring frames add."""
-        if not self.can_inflate_heads():
-            raise ValueError("inflating needs heads on the inputs with temporal_channels == width and at least "
-                             "as many dilations as trunk blocks")
-        trunk_pairs = [(self.fc_in, self.bn_in)] + [pair for b in self.blocks
-                                                    for pair in ((b.fc1, b.bn1), (b.fc2, b.bn2))]
-        for head in self.heads.values():
-            tap = 2 if head.causal else 1
-            head_pairs = [(head.inp, head.bn_in)] + [pair for i in range(len(head.convs)) for pair in
-                                                     ((head.convs[i], head.bns[i]), (head.mixes[i], head.bn_mixes[i]))]
-            for (src, src_bn), (dst, dst_bn) in zip(trunk_pairs, head_pairs):
-                dst.weight.zero_()
-                dst.weight[:, :, tap if dst.kernel_size[0] == 3 else 0] = src.weight
-                dst.bias.copy_(src.bias)
-                dst_bn.load_state_dict(src_bn.state_dict())
-            for bn in head.bn_mixes[len(self.blocks):]:
-                bn.weight.fill_(extra_block_scale)
-                bn.bias.zero_()
-            head.out.weight[:, :, 0] = self.frame_head.weight
-            head.out.bias.copy_(self.frame_head.bias)
 
     def trunk(self, x):  # x: (N, 51) → (N, width)
         h = self.drop(F.relu(self.bn_in(self.fc_in(x))))
