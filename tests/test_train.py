@@ -115,6 +115,9 @@ def test_training_learns_resumes_and_reproduces(tmp_path, shared_data):
     meta = trainer.run()
     first = trainer.history[0]
     assert meta["val_p1_single_mm"] < first["val_p1_single_mm"] < 1000
+    # Untrained heads are not scored; trained ones next to the frame model on the same windows.
+    assert first["stage"] == "single" and "val_p1_centered_mm" not in first
+    assert meta["val_p1_single_windows_mm"] != meta["val_p1_single_mm"]
 
     # Stop after 40 steps (as a killed run would, at its last checkpoint), then resume:
     # the weights must be identical to the uninterrupted run's.

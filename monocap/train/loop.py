@@ -172,14 +172,20 @@ class Trainer(Resumable):
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """P1 (mm, root-relative MPJPE) on the fixed validation sets."""
+        """P1 (mm, root-relative MPJPE) on the fixed validation sets; the heads only once stage 2 has begun.
+
+        The temporal heads are scored on whole windows, which are other frames than the single-frame set:
+        ``val_p1_single_windows_mm`` is the frame model on the windows' frames, the figure to compare them with."""
         self.net.eval()
         out = {}
-        for mode, batch in (("single", self.val_single), ("centered", self.val_temporal),
-                            ("causal", self.val_temporal)):
+        scored = [("single", "single", self.val_single)]
+        if self.stage == "temporal":
+            scored += [("single_windows", "single", self.val_temporal), ("centered", "centered", self.val_temporal),
+                       ("causal", "causal", self.val_temporal)]
+        for key, mode, batch in scored:
             pred = self.net(torch.from_numpy(batch.inputs).to(self.device), mode)
             target_m = torch.from_numpy(batch.targets / 1000.0).float().to(self.device)
-            out[f"val_p1_{mode}_mm"] = round(mpjpe_m(pred, target_m).item() * 1000, 2)
+            out[f"val_p1_{key}_mm"] = round(mpjpe_m(pred, target_m).item() * 1000, 2)
         self._set_modes()  # back to training, with the stage's frozen parts
         return out
 
