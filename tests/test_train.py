@@ -131,6 +131,29 @@ def test_training_learns_resumes_and_reproduces(tmp_path, shared_data):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_batches_from_worker_processes_do_not_depend_on_their_number(tmp_path, shared_data):
+    """`monocap train --workers N`: each step's batch is seeded by its step, so 1 and 2 workers train the
+    same weights, also through a stop and a resume in mid-stage, and other weights than the one stream."""
+    from monocap.train.loop import TrainConfig, Trainer
+
+    def config(name, workers):
+        return TrainConfig(data="h36m", out=tmp_path / f"{name}.npz", work_dir=tmp_path / name,
+                           data_root=shared_data, steps_single=40, steps_temporal=6, batch_single=256,
+                           batch_temporal=4, window=27, width=64, blocks=1, temporal_channels=32, eval_every=40,
+                           threads=1, workers=workers)
+    Trainer(config("one", 1), quiet=True).run()
+    assert Trainer(config("two", 2), quiet=True).run(stop_after=25) is None
+    Trainer(config("two", 2), quiet=True).run()
+    Trainer(config("stream", 0), quiet=True).run()
+    one, two, stream = (np.load(tmp_path / f"{name}.npz") for name in ("one", "two", "stream"))
+    weights = [key for key in one.files if key != "config"]
+    for key in weights:
+        np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+    assert any(not np.array_equal(one[key], stream[key]) for key in weights)
+    with pytest.raises(ValueError, match="workers must be 0 or more"):
+        Trainer(config("bad", -1), quiet=True)
+
+
 def _single_mm(net, x: np.ndarray) -> np.ndarray:
     """The per-frame poses (N, 17, 3) mm of ``net`` as it is set (train or eval), dropout off."""
     for m in net.modules():  # compare the functions, not a random dropout mask

@@ -69,6 +69,11 @@ def add_parser(sub, parents):
     p.add_argument("--device", default="cpu", metavar="cpu|cuda",
                    help="lifter: where PyTorch trains (default: %(default)s; cuda is untested: no GPU was lent "
                         "while it was written)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="lifter: processes that make the training batches ahead of the optimiser (e.g. the GPU "
+                        "machine's CPU cores less one); batch k of a stage then comes from a generator seeded by "
+                        "(seed, stage, k), the same for any N >= 1 (default 0: made in this process from one "
+                        "random stream, as the shipped weights were)")
     p.add_argument("--eval-every", type=int, default=2000)
     p.set_defaults(func=run)
 
@@ -103,9 +108,8 @@ def run(args) -> int:
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
                           blocks=args.blocks, temporal_channels=args.temporal_channels, dilations=args.dilations,
                           temporal_input=args.temporal_input, lr=args.lr, seed=args.seed, threads=args.threads,
-                          device=args.device,
-                          eval_every=args.eval_every, bone_scale_std=args.bone_scale_std,
-                          balance=args.balance, init=args.init)
+                          device=args.device, workers=args.workers, eval_every=args.eval_every,
+                          bone_scale_std=args.bone_scale_std, balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)
     meta = trainer.run()
     if not args.quiet:

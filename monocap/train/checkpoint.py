@@ -96,7 +96,8 @@ class Resumable:
                 if self.step % self.cfg.eval_every == 0 or self.step == total:
                     entry = dict(record, step=self.step, **{loss_name: round(loss, 4)}, **self.evaluate())
                     self.history.append(entry)
-                    bar.write(str(entry))
+                    if not self.quiet:
+                        bar.write(str(entry))
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
                     self.save_checkpoint()
             return taken

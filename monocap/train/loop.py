@@ -18,6 +18,7 @@ import torch
 from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
 from ..lift.lifter import model_path
 from .checkpoint import Resumable, RunConfig
+from .batches import StepBatches, step_batches
 from .export import export_weights, import_frame_weights
 from .model import LiftNet
 from .pairs import AugmentConfig, PairSampler
@@ -48,6 +49,7 @@ class TrainConfig(RunConfig):
     balance: float = 0.0  # rare poses drawn more often (`PairSampler`'s ``balance``)
     init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
     device: str = "cpu"  # where PyTorch trains: "cpu" or "cuda" (batches are made on the CPU either way)
+    workers: int = 0  # processes making batches ahead (`batches`); 0: in this process, from one random stream
 
 
 def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
@@ -109,6 +111,8 @@ def training_device(name: str) -> torch.device:
 class Trainer(Resumable):
     def __init__(self, cfg: TrainConfig, quiet: bool = False):
         self.cfg, self.quiet = cfg, quiet
+        if cfg.workers < 0:
+            raise ValueError(f"workers must be 0 or more, got {cfg.workers}")
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
         self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, tuple(cfg.dilations), cfg.dropout,
@@ -124,6 +128,7 @@ class Trainer(Resumable):
         self.val_single = self.val_sampler.sample(4096, 1)
         self.val_temporal = self.val_sampler.sample(24, cfg.window)
         self.stage, self.step = "single", 0
+        self._batches = None  # the workers' batches for the rest of the stage (`_next_batch`)
         self.history: list[dict] = []
         self.elapsed_s = 0.0
         self._new_optimizer()
@@ -146,16 +151,28 @@ class Trainer(Resumable):
                 m.eval()
                 m.requires_grad_(False)
 
-    def _train_step(self) -> float:
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's (inputs, targets in mm), from the workers or made here."""
         cfg = self.cfg
         if self.stage == "single":
-            batch = self.train_sampler.sample(cfg.batch_single, 1)
+            size, window = cfg.batch_single, 1
         elif self.net.on_inputs:  # one window of the receptive field per item, one target frame per head
-            batch = self.train_sampler.sample(cfg.batch_temporal, self.net.receptive_field)
+            size, window = cfg.batch_temporal, self.net.receptive_field
         else:
-            batch = self.train_sampler.sample(cfg.batch_temporal, cfg.window)
-        x = torch.from_numpy(batch.inputs).to(self.device)
-        y = torch.from_numpy(batch.targets / 1000.0).float().to(self.device)
+            size, window = cfg.batch_temporal, cfg.window
+        if not cfg.workers:
+            batch = self.train_sampler.sample(size, window)
+            return torch.from_numpy(batch.inputs), torch.from_numpy(batch.targets)
+        if self._batches is None:  # a stage begins or resumes here
+            end = cfg.steps_single if self.stage == "single" else cfg.steps_temporal
+            self._batches = step_batches(StepBatches(self.train_sampler, size, window, cfg.seed, self.stage),
+                                         self.step, end, cfg.workers, pin_memory=self.device.type == "cuda")
+        return next(self._batches)
+
+    def _train_step(self) -> float:
+        inputs, targets_mm = self._next_batch()
+        x = inputs.to(self.device, non_blocking=True)
+        y = targets_mm.to(self.device, non_blocking=True) / 1000.0
         if self.stage == "single":
             loss = mpjpe_m(self.net(x, "single"), y)
         elif self.net.on_inputs:
@@ -214,7 +231,7 @@ class Trainer(Resumable):
             if stage == "single" and self.stage == "temporal":
                 continue
             if stage != self.stage:
-                self.stage, self.step = stage, 0
+                self.stage, self.step, self._batches = stage, 0, None
                 for head in self.net.heads.values():
                     head.start_as_no_correction()
                 self._new_optimizer()
