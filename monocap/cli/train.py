@@ -46,6 +46,7 @@ def add_parser(sub, parents):
     p.add_argument("--window", type=int, default=81, help="frames per temporal training window")
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.1, help="lifter: dropout rate (default: %(default)s)")
     p.add_argument("--temporal-channels", type=int, default=128, help="lifter: channels of the temporal heads")
     p.add_argument("--dilations", type=dilations, default=(1, 3, 9, 27),
                    metavar="D,D,...", help="lifter: dilations of the temporal heads' layers; receptive field "
@@ -106,9 +107,9 @@ def run(args) -> int:
                           data_root=args.data_root, holdout=args.holdout, steps_single=args.steps_single,
                           steps_temporal=args.steps_temporal, batch_single=args.batch_single,
                           batch_temporal=args.batch_temporal, window=args.window, width=args.width,
-                          blocks=args.blocks, temporal_channels=args.temporal_channels, dilations=args.dilations,
-                          temporal_input=args.temporal_input, lr=args.lr, seed=args.seed, threads=args.threads,
-                          device=args.device, workers=args.workers, eval_every=args.eval_every,
+                          blocks=args.blocks, dropout=args.dropout, temporal_channels=args.temporal_channels,
+                          dilations=args.dilations, temporal_input=args.temporal_input, lr=args.lr, seed=args.seed,
+                          threads=args.threads, device=args.device, workers=args.workers, eval_every=args.eval_every,
                           bone_scale_std=args.bone_scale_std, balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)
     meta = trainer.run()
