@@ -139,8 +139,12 @@ class Trainer(Resumable):
             return [p for n, p in self.net.named_parameters() if not n.startswith("heads.")]
         return list(self.net.heads.parameters())
 
+    @property
+    def _stage_steps(self) -> int:
+        return self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal
+
     def _new_optimizer(self):
-        total = max(1, self.cfg.steps_single if self.stage == "single" else self.cfg.steps_temporal)
+        total = max(1, self._stage_steps)
         self.opt = torch.optim.AdamW(self._trainable(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.sched = warmup_cosine(self.opt, total)
 
@@ -164,9 +168,9 @@ class Trainer(Resumable):
             batch = self.train_sampler.sample(size, window)
             return torch.from_numpy(batch.inputs), torch.from_numpy(batch.targets)
         if self._batches is None:  # a stage begins or resumes here
-            end = cfg.steps_single if self.stage == "single" else cfg.steps_temporal
             self._batches = step_batches(StepBatches(self.train_sampler, size, window, cfg.seed, self.stage),
-                                         self.step, end, cfg.workers, pin_memory=self.device.type == "cuda")
+                                         self.step, self._stage_steps, cfg.workers,
+                                         pin_memory=self.device.type == "cuda")
         return next(self._batches)
 
     def _train_step(self) -> float:
