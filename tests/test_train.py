@@ -80,6 +80,34 @@ def test_strided_heads_compute_the_dilated_heads_target_frame():
         LiftNet(dilations=(1, 2, 4), temporal_input="inputs")
 
 
+def test_head_share_mixes_an_input_reading_head_with_the_frame_network(tmp_path):
+    """A weight file's ``head_share`` W: temporal poses are W times the head's plus 1 - W times the frame
+    network's, in every graph that has a head (whole sequences and the live path's "top"); single frames stay."""
+    torch.manual_seed(0)
+    net = LiftNet(width=32, blocks=1, temporal_channels=16, dilations=(1, 3, 9), temporal_input="inputs")
+    _randomise_batchnorm(net)
+    for head in net.heads.values():
+        torch.nn.init.normal_(head.out.weight, std=0.1)
+    export_weights(net.eval(), tmp_path / "head.npz", {})
+    export_weights(net, tmp_path / "mixed.npz", {"head_share": 0.25})
+    head, mixed = LiftModel.load(tmp_path / "head.npz"), LiftModel.load(tmp_path / "mixed.npz")
+    x = np.random.default_rng(0).normal(size=(2, 30, 51)).astype(np.float32)
+    single = head.single(x)
+    np.testing.assert_allclose(mixed.single(x), single, atol=1e-5)
+    for causal in (False, True):
+        expected = 0.25 * head.temporal(x, causal=causal) + 0.75 * single
+        assert np.abs(head.temporal(x, causal=causal) - single).max() > 10.0  # the mix is a real change
+        np.testing.assert_allclose(mixed.temporal(x, causal=causal), expected, atol=1e-3)
+        np.testing.assert_allclose(mixed.temporal_from_features(mixed.features(x[0]).reshape(1, 30, 51), causal),
+                                   expected[:1], atol=1e-3)
+
+    from monocap.train.loop import TrainConfig, Trainer
+    for share, heads in ((0.5, "features"), (0.0, "inputs"), (1.5, "inputs")):
+        with pytest.raises(ValueError, match="head share"):
+            Trainer(TrainConfig(data="h36m", out=tmp_path / "x.npz", work_dir=tmp_path / "x", head_share=share,
+                                temporal_input=heads, dilations=(1, 3, 9)))
+
+
 def test_heads_on_the_inputs_train_end_to_end_and_lift_live(tmp_path, shared_data):
     """`monocap train --temporal-input inputs`: stage 2 learns; the weight file lifts sequences and frame by frame."""
     from monocap.lift.lifter import Lifter

@@ -39,6 +39,8 @@ class LiftModel:
         self.dilations = [int(d) for d in config["dilations"]]
         # Heads that read the inputs (`LiftNet`'s temporal_input="inputs") rather than the per-frame features.
         self.heads_on_inputs = config.get("temporal_input", "features") == "inputs"
+        # Such a head's share of the temporal pose, the rest the frame network's (`monocap train --head-share`).
+        self.head_share = float(config.get("head_share", 1.0))
         # Set even by default: onnxruntime's own default ran the network at 52,000 poses/s on the
         # 2-core development machine, against 64,000 with the two threads set explicitly.
         self.threads = threads or usable_cpus()
@@ -55,7 +57,7 @@ class LiftModel:
             # use lifts every frame) and spinning did not make it faster here.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             graph = lift_network_onnx(self.w, int(self.config["blocks"]), self.dilations, head, part,
-                                      self.heads_on_inputs)
+                                      self.heads_on_inputs, self.head_share)
             self._sessions[key] = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         name_in = "features" if part == "top" else "inputs"
         name_out = "features" if part == "trunk" else "pose"

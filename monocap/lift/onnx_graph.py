@@ -70,7 +70,8 @@ def _value_info(name: str, dims: list[int | str]) -> bytes:
 
 
 def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: list[int],
-                      head: str | None = None, part: str = "all", head_on_inputs: bool = False) -> bytes:
+                      head: str | None = None, part: str = "all", head_on_inputs: bool = False,
+                      head_share: float = 1.0) -> bytes:
     """Serialized ONNX model of `LiftModel`'s network (``monocap.train.model.LiftNet`` with batch norms folded).
 
     ``part`` "all": input ``inputs`` (B, T, 3J) canonical vectors; output ``pose`` (B, T, 3J) in metres:
@@ -83,9 +84,11 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
     and "top" maps ``features`` to ``pose`` (frame head, plus ``head`` if given).
 
     ``head_on_inputs``: the temporal heads read the inputs and give the whole pose (``LiftNet``'s
-    ``temporal_input="inputs"``); the graphs with a head then hold nothing else, and the per-frame
+    ``temporal_input="inputs"``); the graphs with a head then hold only that head, and the per-frame
     "features" of such a network are its inputs ("top" takes them; there is no "trunk").
-    """
+    ``head_share`` (heads on the inputs only): below 1, such a head's pose is mixed with the frame network's
+    on the same inputs, ``head_share`` of the head's and the rest of the frame network's (their errors only
+    partly agree)."""
     if part not in ("all", "trunk", "top"):
         raise ValueError(f"unknown part {part!r}: use 'all', 'trunk' or 'top'")
     nodes, initializers = [], []
@@ -115,13 +118,20 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
     n_in, width = weights["fc_in.W"].shape
     n_out = weights["frame_head.W"].shape[1]
     source = "features" if part == "top" else "inputs"
+    mix_with_head = False  # the frame network's pose is mixed with an input-reading head's
     if head_on_inputs and head is not None:
         if part == "trunk":
             raise ValueError("a network whose heads read the inputs has no per-frame features to compute")
         nodes.append(_node("Transpose", [source], "h_time", perm=[0, 2, 1]))
-        _temporal_head(nodes, constant, conv, head, dilations, "h_time", "pose")
-        return _model(nodes, initializers, _value_info(source, ["B", "T", n_in]),
-                      _value_info("pose", ["B", "T", n_out]))
+        if head_share == 1.0:
+            _temporal_head(nodes, constant, conv, head, dilations, "h_time", "pose")
+            return _model(nodes, initializers, _value_info(source, ["B", "T", n_in]),
+                          _value_info("pose", ["B", "T", n_out]))
+        _temporal_head(nodes, constant, conv, head, dilations, "h_time", "head_pose")
+        nodes.append(_node("Mul", ["head_pose", constant("head_share", np.array([head_share], np.float32))],
+                           "head_part"))
+        # The frame network below reads the same inputs, whatever the part is called, and is mixed in.
+        head, part, mix_with_head = None, "all", True
     # The per-frame layers run on all B * T frames as one matrix (onnxruntime's fastest products).
     nodes.append(_node("Reshape", [source, constant("frames_shape", np.array([-1, width if part == "top" else n_in]))],
                        "frames"))
@@ -140,7 +150,12 @@ def lift_network_onnx(weights: dict[str, np.ndarray], blocks: int, dilations: li
         nodes.append(_node("Reshape", [h, "bt_rest"], "features"))
     else:
         dense("frame_head", h, "frame_pose", relu=False)
-        nodes.append(_node("Reshape", ["frame_pose", "bt_rest"], "pose" if head is None else "frame_pose_seq"))
+        alone = head is None and not mix_with_head
+        nodes.append(_node("Reshape", ["frame_pose", "bt_rest"], "pose" if alone else "frame_pose_seq"))
+        if mix_with_head:
+            share = constant("frame_share", np.array([1.0 - head_share], np.float32))
+            nodes.append(_node("Mul", ["frame_pose_seq", share], "frame_part"))
+            nodes.append(_node("Add", ["head_part", "frame_part"], "pose"))
     if head is not None and part != "trunk":
         if part == "top":
             nodes.append(_node("Transpose", ["features"], "h_time", perm=[0, 2, 1]))  # (B, width, T): channels first

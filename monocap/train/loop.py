@@ -45,6 +45,7 @@ class TrainConfig(RunConfig):
     dilations: tuple[int, ...] = (1, 3, 9, 27)  # of the temporal heads: receptive field 1 + 2 * sum
     dropout: float = 0.1
     temporal_input: str = "features"  # the heads read the trunk's "features" or the 2D "inputs" (`LiftNet`)
+    head_share: float = 1.0  # "inputs" heads: their share of the temporal pose at inference (`LiftModel`)
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
     balance: float = 0.0  # rare poses drawn more often (`PairSampler`'s ``balance``)
     init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
@@ -113,6 +114,9 @@ class Trainer(Resumable):
         self.cfg, self.quiet = cfg, quiet
         if cfg.workers < 0:
             raise ValueError(f"workers must be 0 or more, got {cfg.workers}")
+        if not 0.0 < cfg.head_share <= 1.0 or (cfg.head_share != 1.0 and cfg.temporal_input != "inputs"):
+            raise ValueError(f"head share {cfg.head_share}: give a share in (0, 1], below 1 only for heads on "
+                             "the inputs (--temporal-input inputs)")
         torch.manual_seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
         self.net = LiftNet(17, cfg.width, cfg.blocks, cfg.temporal_channels, tuple(cfg.dilations), cfg.dropout,
@@ -247,6 +251,7 @@ class Trainer(Resumable):
         final = self.evaluate()
         meta = dict(data=cfg.data, licence=LICENCES[cfg.data], command=cfg.command,
                     train_wall_time_s=round(self.elapsed_s), holdout=cfg.holdout, seed=cfg.seed,
-                    steps_single=cfg.steps_single, steps_temporal=cfg.steps_temporal, **final)
+                    steps_single=cfg.steps_single, steps_temporal=cfg.steps_temporal, head_share=cfg.head_share,
+                    **final)
         export_weights(self.net, cfg.out, meta)
         return meta
