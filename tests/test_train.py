@@ -122,6 +122,17 @@ def test_heads_on_the_inputs_train_end_to_end_and_lift_live(tmp_path, shared_dat
     no_pose_mm = np.linalg.norm(trainer.val_temporal.targets, axis=-1).mean()  # where the heads start
     assert meta["val_p1_centered_mm"] < 0.7 * no_pose_mm and meta["val_p1_causal_mm"] < 0.7 * no_pose_mm
 
+    # With a head share, the log scores the mixed poses that the weight file then lifts.
+    trainer.cfg = replace(cfg, head_share=0.5)
+    mixed_log = trainer.evaluate()
+    val, net = trainer.val_temporal, trainer.net.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(val.inputs)
+        mixed_mm = 500.0 * (net(x, "centered") + net(x, "single")).numpy()
+    assert mixed_log["val_p1_centered_mm"] != meta["val_p1_centered_mm"]
+    assert mixed_log["val_p1_centered_mm"] == pytest.approx(np.linalg.norm(mixed_mm - val.targets, axis=-1).mean(),
+                                                            abs=0.01)
+
     lifter = Lifter(tmp_path / "w.npz")
     assert lifter.info["temporal_input"] == "inputs"
     kp = trainer.val_temporal.keypoints_px[0]

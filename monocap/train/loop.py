@@ -200,15 +200,20 @@ class Trainer(Resumable):
         """P1 (mm, root-relative MPJPE) on the fixed validation sets; the heads only once stage 2 has begun.
 
         The temporal heads are scored on whole windows, which are other frames than the single-frame set:
-        ``val_p1_single_windows_mm`` is the frame model on the windows' frames, the figure to compare them with."""
+        ``val_p1_single_windows_mm`` is the frame model on the windows' frames, the figure to compare them with.
+        With a ``head_share`` below 1 the heads' figures are those of the mixed poses, as the weight file lifts."""
         self.net.eval()
         out = {}
         scored = [("single", "single", self.val_single)]
         if self.stage == "temporal":
             scored += [("single_windows", "single", self.val_temporal), ("centered", "centered", self.val_temporal),
                        ("causal", "causal", self.val_temporal)]
+        share = self.cfg.head_share
         for key, mode, batch in scored:
-            pred = self.net(torch.from_numpy(batch.inputs).to(self.device), mode)
+            x = torch.from_numpy(batch.inputs).to(self.device)
+            pred = self.net(x, mode)
+            if mode != "single" and share != 1.0:  # the temporal pose the weight file will give (`LiftModel`)
+                pred = share * pred + (1.0 - share) * self.net(x, "single")
             target_m = torch.from_numpy(batch.targets / 1000.0).float().to(self.device)
             out[f"val_p1_{key}_mm"] = round(mpjpe_m(pred, target_m).item() * 1000, 2)
         self._set_modes()  # back to training, with the stage's frozen parts
