@@ -33,3 +33,18 @@ def test_bench_lift_quick_run(tmp_path, shared_data, trained_default, capsys):
 def test_bench_lift_rejects_unknown_parts(shared_data, trained_default, capsys):
     assert main(["bench", "lift", "--data-root", str(shared_data), "--parts", "h36m,nonsense"]) == 2
     assert "--parts" in capsys.readouterr().err
+
+
+def test_bench_lift_causal_scores_the_causal_lifter_in_the_temporal_columns(tmp_path, shared_data, trained_default):
+    figures = {}
+    for flags in ([], ["--causal"]):
+        out = tmp_path / f"bench{len(flags)}.json"
+        assert main(["bench", "lift", "--data-root", str(shared_data), "--models", "default", "--parts", "h36m",
+                     "--max-frames", "90", "--stride", "30", "--json", str(out), "-q", *flags]) == 0
+        figures[bool(flags)] = json.loads(out.read_text())
+    assert figures[True]["settings"]["causal"] and not figures[False]["settings"]["causal"]
+    centred, causal = (figures[c]["h36m_s8"]["default"] for c in (False, True))
+    assert centred["single"] == causal["single"]  # frame by frame either way
+    # Past frames only: other poses than the centred head's, as good as a lifter gets zero-shot.
+    assert centred["temporal"]["mean_over_rows"] != causal["temporal"]["mean_over_rows"]
+    assert 20 < causal["temporal"]["mean_over_rows"]["p2_mm"] < causal["temporal"]["mean_over_rows"]["p1_mm"] < 150

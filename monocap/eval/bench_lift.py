@@ -48,6 +48,7 @@ EXAMPLES = """examples:
   monocap bench lift --models default --max-frames 200 --json bench.json
   monocap bench lift --models runs/h36m_holdout.npz   # a weight file of your own
   monocap bench lift --flip-test --stride 5           # accuracy as `monocap run` lifts (mirror image averaged in)
+  monocap bench lift --causal --parts h36m            # temporal columns from past frames only, as live lifting
 """
 
 # The 15 Human3.6M actions as the data names them (the literature's TakingPhoto,
@@ -206,8 +207,10 @@ def look_at(eye: np.ndarray, target: np.ndarray, intrinsics: Intrinsics, name: s
 
 
 def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: int, quiet: bool,
-             desc: str, flip_test: bool = False) -> dict:
+             desc: str, flip_test: bool = False, causal: bool = False) -> dict:
     """P1/P2/root depth per row and mode, the unweighted mean over the rows that have poses, and all pooled.
+
+    ``causal``: the "temporal" mode lifts with past frames only, as live lifting does.
 
     Returns {mode: {"rows": {row: summary}, "mean_over_rows": {...}, "all_poses": summary}}, see `RowErrors.summary`.
     """
@@ -220,7 +223,7 @@ def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: i
         for mode in MODES:
             if mode == "temporal":
                 # Temporal context needs the full-rate sequence; only every stride-th frame is scored.
-                out = _lift(take, lifter, True, flip_test)
+                out = _lift(take, lifter, True, flip_test, causal)
                 poses, root = out["poses3d"][::stride], out["root_cam_mm"][::stride]
             else:
                 out = _lift(scored, lifter, False, flip_test)
@@ -238,10 +241,10 @@ def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: i
     return table
 
 
-def _lift(take: Take, lifter: Lifter, temporal: bool, flip_test: bool) -> dict:
+def _lift(take: Take, lifter: Lifter, temporal: bool, flip_test: bool, causal: bool = False) -> dict:
     """Through the file contract, exactly as `lift_file` does after reading the file."""
     return lift_arrays(validate_lift_input(take.contract_arrays(), source=take.label), lifter, temporal=temporal,
-                       flip_test=flip_test)
+                       causal=causal, flip_test=flip_test)
 
 
 def throughput(lifter: Lifter, take: Take) -> dict:
@@ -307,6 +310,8 @@ def add_arguments(p) -> None:
     p.add_argument("--parts", default=",".join(PARTS), help="which tables, comma-separated (default: %(default)s)")
     p.add_argument("--flip-test", action="store_true",
                    help="accuracy with the mirror image's lift averaged in, as `monocap run` lifts (not the throughput)")
+    p.add_argument("--causal", action="store_true",
+                   help="the temporal columns from the causal lifter (past frames only), as live lifting lifts")
 
 
 def run(args) -> dict:
@@ -320,9 +325,10 @@ def run(args) -> dict:
     t_start = time.perf_counter()
     sampling = ("every frame" if args.stride == 1 else f"one frame in {args.stride} (--stride)") + \
         ("" if args.max_frames is None else f" of the first {args.max_frames} of each sequence (--max-frames)") + \
-        (", flip test (--flip-test)" if args.flip_test else "")
+        (", flip test (--flip-test)" if args.flip_test else "") + \
+        (", temporal = causal (--causal)" if args.causal else "")
     figures = {"settings": {"data_root": str(root), "stride": args.stride, "max_frames": args.max_frames,
-                            "flip_test": args.flip_test,
+                            "flip_test": args.flip_test, "causal": args.causal,
                             "models": {lf.model_name: {k: lf.info.get(k) for k in ("data", "holdout", "licence")}
                                        for lf in lifters}}}
 
@@ -330,7 +336,7 @@ def run(args) -> dict:
     figures["h36m_s8"] = {}
     for lf in lifters if "h36m" in parts else ():
         table = accuracy(lf, h36m, H36M_ACTIONS, args.stride, args.quiet, f"H36M {H36M_SUBJECT} {lf.model_name}",
-                         args.flip_test)
+                         args.flip_test, args.causal)
         figures["h36m_s8"][lf.model_name] = dict(table, note=training_note(lf))
         _print_table(f"Human3.6M {H36M_SUBJECT}, 4 real cameras, ground-truth 2D (projected with lens distortion; "
                      f"the lifter gets pinhole intrinsics only), {sampling}\n"
@@ -341,7 +347,7 @@ def run(args) -> dict:
         figures["open_mocap_test"] = {}
         for lf in lifters:
             table = accuracy(lf, mocap, MOCAP_SOURCES, args.stride, args.quiet, f"open mocap {lf.model_name}",
-                             args.flip_test)
+                             args.flip_test, args.causal)
             figures["open_mocap_test"][lf.model_name] = table
             _print_table(f"open mocap test split, {len(VIRTUAL_YAWS_DEG)} virtual cameras "
                          f"({VIRTUAL_DISTANCE_MM / 1000:g} m away, {VIRTUAL_HEIGHT_MM / 1000:g} m high, "
