@@ -13,9 +13,12 @@ def test_graph_is_valid_onnx_and_computes_the_weight_files_layers(name):
     onnx = pytest.importorskip("onnx")
     model = LiftModel.load(model_path(name), threads=1)
     blocks = int(model.config["blocks"])
-    for head, part in [(None, "all"), ("centered", "all"), ("causal", "all"), (None, "trunk"), (None, "top"),
-                       ("causal", "top")]:
-        graph = lift_network_onnx(model.w, blocks, model.dilations, head, part)
+    parts = [(None, "all"), ("centered", "all"), ("causal", "all"), (None, "top"), ("causal", "top")]
+    if not model.heads_on_inputs:  # heads on the inputs read no per-frame features, so there is no trunk graph
+        parts.append((None, "trunk"))
+    for head, part in parts:
+        graph = lift_network_onnx(model.w, blocks, model.dilations, head, part, model.heads_on_inputs,
+                                  model.head_share)
         onnx.checker.check_model(onnx.load_from_string(graph), full_check=True)
 
     # The same layers in float64 numpy, written out here from the weight file's arrays.
