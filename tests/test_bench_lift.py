@@ -48,3 +48,14 @@ def test_bench_lift_causal_scores_the_causal_lifter_in_the_temporal_columns(tmp_
     # Past frames only: other poses than the centred head's, as good as a lifter gets zero-shot.
     assert centred["temporal"]["mean_over_rows"] != causal["temporal"]["mean_over_rows"]
     assert 20 < causal["temporal"]["mean_over_rows"]["p2_mm"] < causal["temporal"]["mean_over_rows"]["p1_mm"] < 150
+
+
+def test_bench_lift_speed_measures_every_model(tmp_path, shared_data, trained_default):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "lift", "--data-root", str(shared_data), "--models", f"default,{trained_default}",
+                 "--parts", "speed", "--json", str(out), "-q"]) == 0
+    throughput = json.loads(out.read_text())["throughput"]
+    assert len(throughput) == 2
+    for speed in throughput.values():
+        # a pose through the lifter costs about a million multiply-adds: thousands a second on any CPU
+        assert speed["single_poses_per_s"] > 1000 and speed["temporal_poses_per_s"] > 1000

@@ -355,14 +355,16 @@ def run(args) -> dict:
                          f"{sampling}, frames with every joint in view\nmodel {lf.model_name}", "source", table)
 
     if "speed" in parts:
-        figures["throughput"] = speed = dict(
-            throughput(lifters[0], h36m[0]), model=lifters[0].model_name, poses=THROUGHPUT_POSES,
-            cpu=cpu_name(), cpus=os.cpu_count(), onnxruntime_threads=lifters[0].model.threads)
-        print(f"\nthroughput, model {speed['model']}: {THROUGHPUT_POSES} poses through Lifter after a warm-up, "
-              f"best of {THROUGHPUT_REPEATS}\n{speed['cpu']}, {speed['cpus']} CPUs; network in onnxruntime, "
-              f"{speed['onnxruntime_threads']} threads\n"
-              f"  single-frame (one batch)           {speed['single_poses_per_s']:10.0f} poses/s\n"
-              f"  temporal ({THROUGHPUT_SEQUENCE}-frame sequences)  {speed['temporal_poses_per_s']:10.0f} poses/s")
+        figures["throughput"] = {}
+        for lf in lifters:
+            figures["throughput"][lf.model_name] = speed = dict(
+                throughput(lf, h36m[0]), poses=THROUGHPUT_POSES, cpu=cpu_name(), cpus=os.cpu_count(),
+                onnxruntime_threads=lf.model.threads)
+            print(f"\nthroughput, model {lf.model_name}: {THROUGHPUT_POSES} poses through Lifter after a warm-up, "
+                  f"best of {THROUGHPUT_REPEATS}\n{speed['cpu']}, {speed['cpus']} CPUs; network in onnxruntime, "
+                  f"{speed['onnxruntime_threads']} threads\n"
+                  f"  single-frame (one batch)           {speed['single_poses_per_s']:10.0f} poses/s\n"
+                  f"  temporal ({THROUGHPUT_SEQUENCE}-frame sequences)  {speed['temporal_poses_per_s']:10.0f} poses/s")
     figures["wall_s"] = time.perf_counter() - t_start
     print(f"\nbench lift took {figures['wall_s']:.0f} s")
     return figures
