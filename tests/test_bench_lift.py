@@ -1,6 +1,7 @@
 """`monocap bench lift` runs end to end on real data and reports sane figures."""
 import json
 
+import numpy as np
 import pytest
 
 from monocap.cli import main
@@ -59,3 +60,29 @@ def test_bench_lift_speed_measures_every_model(tmp_path, shared_data, trained_de
     for speed in throughput.values():
         # a pose through the lifter costs about a million multiply-adds: thousands a second on any CPU
         assert speed["single_poses_per_s"] > 1000 and speed["temporal_poses_per_s"] > 1000
+
+
+def test_bench_lift_scores_other_subjects_in_a_copy_that_has_them(tmp_path, shared_data, trained_default, capsys):
+    """--subjects on a data root laid out as shared/data: here S8's real takes renamed S9, as a user's copy of
+    the test subjects would hold them. The figures are S8's, and the weights never saw an "S9"."""
+    h36m = tmp_path / "h36m"
+    h36m.mkdir()
+    meta = json.loads((shared_data / "h36m" / "cameras.json").read_text())
+    meta["cameras"] = {"S9": meta["cameras"]["S8"]}
+    (h36m / "cameras.json").write_text(json.dumps(meta))
+    with np.load(shared_data / "h36m" / "poses3d_world_mm.npz") as data:
+        taken = {k.replace("S8/", "S9/"): data[k][:60] for k in data.files if k.startswith("S8/")}
+    np.savez(h36m / "poses3d_world_mm.npz", **taken)
+    figures = {}
+    for subject, root in (("S9", tmp_path), ("S8", shared_data)):
+        out = tmp_path / f"{subject}.json"
+        assert main(["bench", "lift", "--data-root", str(root), "--models", "h36m", "--parts", "h36m",
+                     "--subjects", subject, "--max-frames", "60", "--stride", "20", "--json", str(out), "-q"]) == 0
+        figures[subject] = json.loads(out.read_text())[f"h36m_{subject.lower()}"]["h36m"]
+    assert "S9 never in training" in figures["S9"]["note"] and "S8 WAS TRAINED ON" in figures["S8"]["note"]
+    for mode in ("single", "temporal"):
+        assert figures["S9"][mode] == figures["S8"][mode]
+    assert len(figures["S9"]["single"]["rows"]) == 15
+    capsys.readouterr()
+    assert main(["bench", "lift", "--data-root", str(tmp_path), "--parts", "h36m", "--subjects", "S11"]) == 2
+    assert "cameras.json: no cameras for S11 (it has S9)" in capsys.readouterr().err

@@ -42,8 +42,8 @@ from ..fit.root import place_roots
 from ..fit.skeleton import FitConfig, fit_person
 from ..lift.lifter import Lifter
 from ..skeleton import H36M17
-from .bench_lift import (H36M_ACTIONS, H36M_SUBJECT, MOCAP_SOURCES, Take, h36m_takes, mocap_takes, model_names,
-                         selected_parts, training_note)
+from .bench_lift import (H36M_ACTIONS, MOCAP_SOURCES, Take, add_subjects_argument, h36m_key, h36m_takes, mocap_takes,
+                         model_names, selected_parts, training_note)
 from .metrics import accel_error, bone_length_std, mpjpe, pa_mpjpe
 
 NAME = "fit"
@@ -132,6 +132,7 @@ def add_arguments(p) -> None:
     p.add_argument("--flip-test", action="store_true",
                    help="lift with the mirror image averaged in, as `monocap run` does by default (a smoother "
                         "'before', so smaller relative gains)")
+    add_subjects_argument(p)
 
 
 def run(args) -> dict:
@@ -149,10 +150,12 @@ def run(args) -> dict:
         (", lifted with the flip test (--flip-test)" if args.flip_test else "")
     figures = {"settings": {"data_root": str(root), "stride": args.stride, "max_frames": args.max_frames,
                             "flip_test": args.flip_test, "fit_config": asdict(config)}}
+    figures["settings"]["subjects"] = list(args.subjects)
+    h36m = h36m_key(args.subjects)
     sets = []
     if "h36m" in parts:
-        sets.append(("h36m_s8", f"Human3.6M {H36M_SUBJECT}, 4 real cameras, ground-truth 2D", "action", H36M_ACTIONS,
-                     h36m_takes(root / "h36m", args.max_frames)))
+        sets.append((h36m, f"Human3.6M {', '.join(args.subjects)}, 4 real cameras, ground-truth 2D", "action",
+                     H36M_ACTIONS, h36m_takes(root / "h36m", args.max_frames, args.subjects)))
     if "mocap" in parts:
         sets.append(("open_mocap_test", "open mocap test split, 4 virtual cameras, ground-truth 2D", "source",
                      MOCAP_SOURCES, mocap_takes(root / "mocap", args.max_frames)))
@@ -162,7 +165,7 @@ def run(args) -> dict:
         for lf in lifters:
             table = score(takes, lf, config, rows, args.quiet, f"{key} {lf.model_name}", args.flip_test)
             # The mocap test split is held out from every shipped model's training.
-            note = training_note(lf) if key == "h36m_s8" else "held-out test split"
+            note = training_note(lf, args.subjects) if key == h36m else "held-out test split"
             figures[key][lf.model_name] = dict(table, note=note)
             _print_table(f"{title}, {sampling}\nmodel {lf.model_name}: {note}", row_name, table)
     figures["wall_s"] = time.perf_counter() - t_start

@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 
 from ..lift.diffusion import HypothesisLifter, PosePrior, SamplerConfig, prior_path
 from ..lift.lifter import Lifter, model_path
-from .bench_lift import H36M_SUBJECT, cpu_name, h36m_takes, numpy_threads
+from .bench_lift import H36M_HOLDOUT, add_subjects_argument, cpu_name, h36m_takes, numpy_threads
 from .metrics import mpjpe, pa_mpjpe
 
 NAME = "hyp"
@@ -152,6 +152,7 @@ def add_arguments(p) -> None:
     p.add_argument("--start-t", type=float, default=SamplerConfig.start_t, metavar="T",
                    help="noise level the lifter's poses start from, in (0, 1) (default %(default)s)")
     p.add_argument("--no-speed", dest="speed", action="store_false", help="skip the speed test")
+    add_subjects_argument(p)
 
 
 def run(args) -> dict:
@@ -163,10 +164,11 @@ def run(args) -> dict:
     pairs = _parse_models(args.models)
     for prior, lifter in pairs:  # fail before the first table
         prior_path(prior), model_path(lifter)
-    takes = h36m_takes(Path(args.data_root) / "h36m", args.max_frames)
+    takes = h36m_takes(Path(args.data_root) / "h36m", args.max_frames, args.subjects)
     t_start = time.perf_counter()
     config = SamplerConfig(steps=args.steps, start_t=args.start_t)
-    figures = {"settings": {"stride": args.stride, "max_frames": args.max_frames, "sampler": vars(config)},
+    figures = {"settings": {"stride": args.stride, "max_frames": args.max_frames, "sampler": vars(config),
+                            "subjects": list(args.subjects)},
                "models": {}}
     sampling = f"one frame in {args.stride}" + ("" if args.max_frames is None else
                                                  f" of the first {args.max_frames} of each sequence")
@@ -180,7 +182,7 @@ def run(args) -> dict:
         for name, sampler in variants.items():
             out[name] = evaluate(sampler, lifter, takes, args.stride, args.quiet, f"{key} {name}")
             _print(f"prior {prior_name} ({_note(prior.config)}), lifter {lifter_name} ({_note(lifter.info)}), "
-                   f"{name}\nHuman3.6M {H36M_SUBJECT}, 4 cameras, ground-truth 2D, single frames, {sampling}, "
+                   f"{name}\nHuman3.6M {', '.join(args.subjects)}, 4 cameras, ground-truth 2D, single frames, {sampling}, "
                    f"sampler {vars(config)}", out[name])
         if args.speed:
             out["speed"] = dict(speed(variants["from lifter"], takes[0]), cpu=cpu_name(), cpus=os.cpu_count(),
@@ -197,7 +199,8 @@ def _note(info: dict) -> str:
     if info.get("data") == "open":
         return "open mocap, zero-shot"
     if info.get("data") == "h36m":
-        return "H36M, S8 held out" if info.get("holdout") else "H36M, S8 TRAINED ON: a fit check"
+        return (f"H36M, {H36M_HOLDOUT} held out" if info.get("holdout")
+                else f"H36M, {H36M_HOLDOUT} TRAINED ON: a fit check")
     return "training data unknown"
 
 

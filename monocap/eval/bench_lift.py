@@ -3,7 +3,8 @@
 Three accuracy tables per model, all from ground-truth 2D so that they
 measure the lifter alone:
 
-- Human3.6M S8, the 4 real cameras: world joints projected with each
+- Human3.6M S8 (or the subjects of ``--subjects``: S9 and S11, the
+  standard test subjects, in a user's own copy), the 4 real cameras: world joints projected with each
   camera's full model (lens distortion included). The lifter gets what a
   user's file would give it: pixels, fx, fy, cx, cy and the image size,
   through the file contract (`validate_lift_input` → `lift_arrays`, the
@@ -34,7 +35,7 @@ import numpy as np
 
 from ..camera import Camera, Intrinsics
 from ..io.h36m import FPS as H36M_FPS
-from ..io.h36m import load_h36m_cameras, load_h36m_poses
+from ..io.h36m import SUBJECTS_TRAIN, load_h36m_cameras, load_h36m_poses
 from ..io.mocap_dataset import load_open_mocap
 from ..lift.contract import lift_arrays, validate_lift_input
 from ..lift.lifter import Lifter, model_path
@@ -42,20 +43,24 @@ from ..skeleton import H36M17
 from .metrics import mpjpe, pa_mpjpe
 
 NAME = "lift"
-HELP = "accuracy (H36M S8, open mocap) and speed of the 2D→3D lifters"
+HELP = "accuracy (H36M S8 or other subjects, open mocap) and speed of the 2D→3D lifters"
 EXAMPLES = """examples:
   monocap bench lift                                  # both shipped models, every frame
   monocap bench lift --models default --max-frames 200 --json bench.json
   monocap bench lift --models runs/h36m_holdout.npz   # a weight file of your own
   monocap bench lift --flip-test --stride 5           # accuracy as `monocap run` lifts (mirror image averaged in)
   monocap bench lift --causal --parts h36m            # temporal columns from past frames only, as live lifting
+  monocap bench lift --subjects S9,S11 --data-root ~/data --parts h36m   # the standard test subjects, your own copy
 """
 
 # The 15 Human3.6M actions as the data names them (the literature's TakingPhoto,
 # WalkingDog and WalkingTogether are Photo, WalkDog and WalkTogether here).
 H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
                 "Sitting", "SittingDown", "Smoking", "Waiting", "Walking", "WalkDog", "WalkTogether")
-H36M_SUBJECT = "S8"  # the validation subject: the other test subjects are not in shared/data
+# The subjects scored by default: S8, the validation subject. S9 and S11, the standard protocols' test
+# subjects, are not in shared/data; `--subjects` scores them in a copy that has them (same file formats).
+H36M_SUBJECTS = ("S8",)
+H36M_HOLDOUT = "S8"  # the subject `monocap train` keeps out unless --no-holdout
 MOCAP_FPS = 50.0
 MOCAP_SOURCES = ("cmu", "hdm05")
 
@@ -159,17 +164,26 @@ class RowErrors:
                 "root_depth_err_median_pct": float(np.median(np.concatenate(self.root_depth_pct)))}
 
 
-def h36m_takes(h36m_root: Path, max_frames: int | None) -> list[Take]:
-    """Every S8 sequence through each of its 4 cameras.
+def h36m_takes(h36m_root: Path, max_frames: int | None, subjects: tuple[str, ...] = H36M_SUBJECTS) -> list[Take]:
+    """Every sequence of ``subjects`` through each of the subject's 4 cameras.
 
     As in the standard protocols every frame counts, even with a hand or foot
-    just outside the image (its true 2D is still given).
+    just outside the image (its true 2D is still given). A subject without
+    cameras or sequences in the files is an error that names the file.
     """
-    cameras = load_h36m_cameras(h36m_root)[H36M_SUBJECT]
-    return [Take.observe(f"{H36M_SUBJECT}/{seq.action} camera {cam.name}", seq.action_class,
+    cameras = load_h36m_cameras(h36m_root)
+    missing = [s for s in subjects if s not in cameras]
+    if missing:
+        raise ValueError(f"{Path(h36m_root) / 'cameras.json'}: no cameras for {', '.join(missing)} "
+                         f"(it has {', '.join(cameras) or 'none'})")
+    sequences = load_h36m_poses(h36m_root, subjects)
+    missing = [s for s in subjects if s not in {seq.subject for seq in sequences}]
+    if missing:
+        raise ValueError(f"{Path(h36m_root) / 'poses3d_world_mm.npz'}: no sequences of {', '.join(missing)}")
+    return [Take.observe(f"{seq.subject}/{seq.action} camera {cam.name}", seq.action_class,
                          seq.joints_world_mm[:max_frames], cam, H36M_FPS, inside_image_only=False,
                          world_up=(0.0, 0.0, 1.0))
-            for seq in load_h36m_poses(h36m_root, (H36M_SUBJECT,)) for cam in cameras]
+            for seq in sequences for cam in cameras[seq.subject]]
 
 
 def mocap_takes(mocap_root: Path, max_frames: int | None) -> list[Take]:
@@ -288,15 +302,40 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
-def training_note(lifter: Lifter) -> str:
-    """Whether S8 was in the weights' training data, from the weight file's config."""
+def training_note(lifter: Lifter, subjects: tuple[str, ...] = H36M_SUBJECTS) -> str:
+    """Whether the scored subjects were in the weights' training data, from the weight file's config."""
     info = lifter.info
     if info.get("data") == "open":
         return "zero-shot: trained on open mocap only, never saw Human3.6M"
     if info.get("data") == "h36m":
-        return ("S8 held out from training (honest validation)" if info.get("holdout")
-                else "S8 WAS TRAINED ON (holdout false): a fit check, not a test")
+        trained = set(SUBJECTS_TRAIN) - ({H36M_HOLDOUT} if info.get("holdout") else set())
+        seen = [s for s in subjects if s in trained]
+        if seen:
+            return f"{', '.join(seen)} WAS TRAINED ON (holdout {bool(info.get('holdout'))}): a fit check, not a test"
+        if subjects == (H36M_HOLDOUT,):
+            return f"{H36M_HOLDOUT} held out from training (honest validation)"
+        return f"{', '.join(subjects)} never in training (an honest test)"
     return "training data unknown (the weight file records no 'data'/'holdout')"
+
+
+def add_subjects_argument(p) -> None:
+    p.add_argument("--subjects", type=subjects_argument, default=H36M_SUBJECTS, metavar="LIST",
+                   help="Human3.6M subjects to score, comma-separated (default: S8; S9,S11 are the standard test "
+                        "subjects, for a --data-root copy that has them)")
+
+
+def subjects_argument(text: str) -> tuple[str, ...]:
+    """The ``--subjects`` option: distinct names such as S9, in the order given."""
+    import argparse
+    subjects = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    if not subjects or any(not (s[:1] == "S" and s[1:].isdigit()) for s in subjects):
+        raise argparse.ArgumentTypeError(f"give subjects such as S9,S11, not {text!r}")
+    return subjects
+
+
+def h36m_key(subjects: tuple[str, ...]) -> str:
+    """The figures' key of a Human3.6M table: "h36m_s8" for S8, "h36m_s9_s11" for S9 and S11."""
+    return "h36m_" + "_".join(s.lower() for s in subjects)
 
 
 # -- the command ------------------------------------------------------------------------------------
@@ -312,6 +351,7 @@ def add_arguments(p) -> None:
                    help="accuracy with the mirror image's lift averaged in, as `monocap run` lifts (not the throughput)")
     p.add_argument("--causal", action="store_true",
                    help="the temporal columns from the causal lifter (past frames only), as live lifting lifts")
+    add_subjects_argument(p)
 
 
 def run(args) -> dict:
@@ -327,20 +367,23 @@ def run(args) -> dict:
         ("" if args.max_frames is None else f" of the first {args.max_frames} of each sequence (--max-frames)") + \
         (", flip test (--flip-test)" if args.flip_test else "") + \
         (", temporal = causal (--causal)" if args.causal else "")
+    subjects, key = args.subjects, h36m_key(args.subjects)
     figures = {"settings": {"data_root": str(root), "stride": args.stride, "max_frames": args.max_frames,
-                            "flip_test": args.flip_test, "causal": args.causal,
+                            "flip_test": args.flip_test, "causal": args.causal, "subjects": list(subjects),
                             "models": {lf.model_name: {k: lf.info.get(k) for k in ("data", "holdout", "licence")}
                                        for lf in lifters}}}
 
-    h36m = h36m_takes(root / "h36m", args.max_frames)
-    figures["h36m_s8"] = {}
+    h36m = h36m_takes(root / "h36m", args.max_frames, subjects)
+    names_h36m = ", ".join(subjects)
+    if "h36m" in parts:
+        figures[key] = {}
     for lf in lifters if "h36m" in parts else ():
-        table = accuracy(lf, h36m, H36M_ACTIONS, args.stride, args.quiet, f"H36M {H36M_SUBJECT} {lf.model_name}",
+        table = accuracy(lf, h36m, H36M_ACTIONS, args.stride, args.quiet, f"H36M {names_h36m} {lf.model_name}",
                          args.flip_test, args.causal)
-        figures["h36m_s8"][lf.model_name] = dict(table, note=training_note(lf))
-        _print_table(f"Human3.6M {H36M_SUBJECT}, 4 real cameras, ground-truth 2D (projected with lens distortion; "
+        figures[key][lf.model_name] = dict(table, note=training_note(lf, subjects))
+        _print_table(f"Human3.6M {names_h36m}, 4 real cameras, ground-truth 2D (projected with lens distortion; "
                      f"the lifter gets pinhole intrinsics only), {sampling}\n"
-                     f"model {lf.model_name}: {training_note(lf)}", "action", table)
+                     f"model {lf.model_name}: {training_note(lf, subjects)}", "action", table)
 
     if "mocap" in parts:
         mocap = mocap_takes(root / "mocap", args.max_frames)
