@@ -27,6 +27,9 @@ def test_bench_lift_quick_run(tmp_path, shared_data, trained_default, capsys):
         mean = table[mode]["mean_over_rows"]
         # zero-shot open-data model on real H36M: far better than chance (~200 mm), not perfect
         assert 20 < mean["p2_mm"] < mean["p1_mm"] < 150
+        # scale alone removes less than Procrustes; most joints of a fair lift lie within 150 mm
+        assert mean["p2_mm"] < mean["n_p1_mm"] < mean["p1_mm"]
+        assert 0 < mean["auc_pct"] < mean["pck150_pct"] <= 100 and mean["pck150_pct"] > 50
     printed = capsys.readouterr().out
     assert "Directions" in printed and "WalkTogether" in printed
 

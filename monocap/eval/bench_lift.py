@@ -40,7 +40,7 @@ from ..io.mocap_dataset import load_open_mocap
 from ..lift.contract import lift_arrays, validate_lift_input
 from ..lift.lifter import Lifter, model_path
 from ..skeleton import H36M17
-from .metrics import mpjpe, pa_mpjpe
+from .metrics import auc3d, mpjpe, n_mpjpe, pa_mpjpe, pck3d
 
 NAME = "lift"
 HELP = "accuracy (H36M S8 or other subjects, open mocap) and speed of the 2D→3D lifters"
@@ -135,33 +135,43 @@ class Take:
                 "center": np.array([intr.cx, intr.cy]), "fps": np.array(self.fps)}
 
 
+# Per-pose figures a table row pools: name → (metric of (pred root-relative, gt absolute), factor to its unit).
+POSE_METRICS = {
+    "p1_mm": (lambda pred, gt: mpjpe(pred, gt, root=0), 1.0),
+    "p2_mm": (pa_mpjpe, 1.0),
+    "n_p1_mm": (n_mpjpe, 1.0),  # P1 after the least-squares scale: error in the pose's shape, not its size
+    "pck150_pct": (pck3d, 100.0),  # joints within 150 mm after aligning the pelvis
+    "auc_pct": (auc3d, 100.0),  # PCK averaged over 0, 5, ..., 150 mm (MPI-INF-3DHP's AUC)
+}
+
+
 @dataclass
 class RowErrors:
-    """Per-pose errors pooled over the takes of one table row."""
+    """Per-pose figures (`POSE_METRICS` and the root depth error) pooled over the takes of one table row."""
 
-    p1_mm: list[np.ndarray] = field(default_factory=list)
-    p2_mm: list[np.ndarray] = field(default_factory=list)
-    root_depth_pct: list[np.ndarray] = field(default_factory=list)
+    per_pose: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {k: [] for k in (*POSE_METRICS, "root_depth_pct")})
 
     def add(self, pred_mm: np.ndarray, root_cam_mm: np.ndarray, gt_cam_mm: np.ndarray) -> None:
         """pred_mm (N, 17, 3) root-relative, root_cam_mm (N, 3), gt_cam_mm (N, 17, 3) absolute."""
-        self.p1_mm.append(mpjpe(pred_mm, gt_cam_mm, root=0))
-        self.p2_mm.append(pa_mpjpe(pred_mm, gt_cam_mm))
+        for name, (metric, unit) in POSE_METRICS.items():
+            self.per_pose[name].append(unit * metric(pred_mm, gt_cam_mm))
         true_depth = gt_cam_mm[:, 0, 2]
-        self.root_depth_pct.append(100.0 * np.abs(root_cam_mm[:, 2] - true_depth) / true_depth)
+        self.per_pose["root_depth_pct"].append(100.0 * np.abs(root_cam_mm[:, 2] - true_depth) / true_depth)
 
     @property
     def poses(self) -> int:
-        return sum(len(a) for a in self.p1_mm)
+        return sum(len(a) for a in self.per_pose["p1_mm"])
 
     @classmethod
     def pool(cls, rows: list["RowErrors"]) -> "RowErrors":
-        return cls(*(sum((getattr(r, f) for r in rows), []) for f in ("p1_mm", "p2_mm", "root_depth_pct")))
+        return cls({k: sum((r.per_pose[k] for r in rows), []) for k in rows[0].per_pose})
 
     def summary(self) -> dict:
-        p1, p2 = np.concatenate(self.p1_mm), np.concatenate(self.p2_mm)
-        return {"poses": len(p1), "p1_mm": float(p1.mean()), "p2_mm": float(p2.mean()),
-                "root_depth_err_median_pct": float(np.median(np.concatenate(self.root_depth_pct)))}
+        """Poses, the mean of each `POSE_METRICS` figure and the median root depth error (%)."""
+        values = {k: np.concatenate(v) for k, v in self.per_pose.items()}
+        return {"poses": len(values["p1_mm"]), **{k: float(values[k].mean()) for k in POSE_METRICS},
+                "root_depth_err_median_pct": float(np.median(values["root_depth_pct"]))}
 
 
 def h36m_takes(h36m_root: Path, max_frames: int | None, subjects: tuple[str, ...] = H36M_SUBJECTS) -> list[Take]:
@@ -249,7 +259,7 @@ def accuracy(lifter: Lifter, takes: list[Take], rows: tuple[str, ...], stride: i
     table = {}
     for mode in MODES:
         present = {row: e.summary() for row, e in errors[mode].items() if e.poses}
-        mean = {k: float(np.mean([s[k] for s in present.values()])) for k in ("p1_mm", "p2_mm")}
+        mean = {k: float(np.mean([s[k] for s in present.values()])) for k in POSE_METRICS}
         table[mode] = {"rows": present, "mean_over_rows": mean,
                        "all_poses": RowErrors.pool(list(errors[mode].values())).summary()}
     return table
@@ -440,5 +450,9 @@ def _print_table(title: str, row_name: str, table: dict) -> None:
                   temporal["mean_over_rows"]))
     for row, poses, s, t in lines:
         print(f"{row:<14}{poses:>8}  {s['p1_mm']:>10.1f}{s['p2_mm']:>10.1f}  {t['p1_mm']:>10.1f}{t['p2_mm']:>10.1f}")
+    for mode, figures in (("single", single), ("temporal", temporal)):
+        mean = figures["mean_over_rows"]
+        print(f"mean of {len(lines) - 1}, {mode}: N-MPJPE {mean['n_p1_mm']:.1f} mm, PCK3D@150 {mean['pck150_pct']:.1f} %, "
+              f"AUC {mean['auc_pct']:.1f} %")
     print(f"root depth error, median over all poses: single {single['all_poses']['root_depth_err_median_pct']:.1f}%, "
           f"temporal {temporal['all_poses']['root_depth_err_median_pct']:.1f}% of the true depth")
