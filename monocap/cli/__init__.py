@@ -13,9 +13,9 @@ import io
 import os
 import sys
 
-from . import batch, bench, export, lift, live, run, sample, train, view
+from . import batch, bench, export, lift, live, run, sample, score, train, view
 
-SUBCOMMANDS = (lift, train, bench, run, export, batch, view, live, sample)
+SUBCOMMANDS = (lift, train, bench, run, export, batch, view, live, sample, score)
 
 EPILOG = """examples:
   monocap run clip.mp4 -o out                       # video → out/clip/poses3d.npz, .json, overlay.mp4
@@ -29,6 +29,7 @@ EPILOG = """examples:
   monocap sample 100 -o poses.npz                   # generate 3D poses from the pose prior
   monocap train --data open --out default.npz       # retrain the default (open-data) lifter
   monocap bench lift                                # accuracy and speed tables
+  monocap score out/clip truth.npz                  # a run against your own ground-truth 3D
 """
 
 

@@ -1,0 +1,57 @@
+"""``monocap score PRED TRUTH.npz``: a run's or a lift's 3D poses against ground truth of your own."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..eval.score import MAX_ANGLE_DEG
+
+EXAMPLES = """PRED is a `monocap run` output folder (or its poses3d.npz) or a `monocap lift` output.
+TRUTH.npz holds poses3d: (T,17,3) or (Q,T,17,3) mm, absolute joints in the camera frame of the
+video (x right, y down, z forward), H36M-17 order, NaN where a person is absent; optionally
+frames (T,): the prediction's frame of each ground-truth frame (default 0..T-1).
+
+Each ground-truth person is matched, frame by frame, to the predicted person whose pelvis lies in
+the nearest direction from the camera (within --max-angle degrees); one that no prediction matches
+is missed. Matched poses are scored pelvis-relative: P1 (MPJPE), P2 (after Procrustes), N-MPJPE,
+PCK3D@150 and AUC, plus the root's error.
+
+examples:
+  monocap run S9_Walking.mp4 -o out --focal 1145,1144      # the camera's own focal length helps the root
+  monocap score out/S9_Walking truth/S9_Walking.npz
+  monocap score out/clip truth.npz --json score.json      # every figure, also per ground-truth person
+"""
+
+
+def add_parser(sub, parents):
+    p = sub.add_parser("score", parents=parents, help="score a run's 3D poses against your ground truth",
+                       description="Score the 3D poses of a run or a lift against ground-truth 3D joints.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prediction", type=Path, metavar="PRED", help="a run folder, its poses3d.npz, or a lift output")
+    p.add_argument("truth", type=Path, metavar="TRUTH.npz", help="ground-truth 3D joints, camera frame")
+    p.add_argument("--max-angle", type=float, default=MAX_ANGLE_DEG, metavar="DEG",
+                   help="largest angle between matched pelvis directions (default: %(default)s)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write every figure to this JSON file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..eval.score import describe, load_ground_truth, load_prediction, score
+    from ..io.atomic import atomic_output
+
+    if not args.max_angle > 0:
+        raise ValueError(f"--max-angle must be positive, got {args.max_angle}")
+    truth, frames = load_ground_truth(args.truth)
+    prediction = load_prediction(args.prediction)
+    try:
+        figures = score(prediction, truth, frames, args.max_angle)
+    except ValueError as err:
+        raise ValueError(f"{args.truth}: {err}") from None
+    figures |= {"prediction": str(args.prediction), "truth": str(args.truth)}
+    if not args.quiet:
+        print(describe(figures))
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(figures, indent=1) + "\n")
+    return 0

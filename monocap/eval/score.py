@@ -1,0 +1,160 @@
+"""``monocap score``: a run's (or a lift's) 3D poses against ground truth of your own.
+
+The benchmarks score the lifter on ground-truth 2D. This scores the whole
+chain a user runs, image → 2D detector → lifter → root, on recordings that
+come with 3D ground truth (Human3.6M test videos, MPI-INF-3DHP, a lab's
+own captures), and counts the people it failed to find.
+
+Ground truth is an ``.npz`` with ``poses3d``: (T, 17, 3) for one person or
+(Q, T, 17, 3) for several, float, millimetres, **camera frame** (x right,
+y down, z forward: the camera of the video), absolute (the pelvis where it
+is, not at the origin), H36M-17 joint order; NaN where a person is not
+there. Optional ``frames`` (T,) int: the prediction's frame each
+ground-truth frame belongs to (default: 0 … T-1, one for one).
+
+Per frame, each ground-truth person is matched to at most one predicted
+person by the angle between their pelvis directions seen from the camera
+(one assignment per frame, `scipy.optimize.linear_sum_assignment`): the
+direction of a person is certain from 2D, their distance is not. A pair
+more than ``max_angle_deg`` apart is no match; an unmatched ground-truth
+person in a frame is *missed*. Matched poses are scored root-relative with
+`bench_lift.POSE_METRICS` (P1, P2, N-MPJPE, PCK3D@150, AUC) plus the root's
+error in depth and in 3D.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..io.results import NPZ_NAME
+from .bench_lift import POSE_METRICS, RowErrors
+
+MAX_ANGLE_DEG = 10.0  # farther apart than this, seen from the camera, a prediction is not that person
+
+
+@dataclass(frozen=True)
+class Poses3D:
+    """People's 3D joints over frames, camera frame.
+
+    poses_cam_mm: (P, T, 17, 3) float64 mm, absolute; NaN where a person is not there.
+    """
+
+    poses_cam_mm: np.ndarray
+
+    @property
+    def present(self) -> np.ndarray:
+        """(P, T) bool."""
+        return np.isfinite(self.poses_cam_mm).all(axis=(-2, -1))
+
+
+def load_prediction(path: str | Path) -> Poses3D:
+    """A `monocap run` folder or its poses3d.npz, or a `monocap lift` output: pelvis-relative ``poses3d``
+    (..., T, 17, 3) plus ``root_cam_mm`` (..., T, 3) → absolute joints."""
+    path = Path(path)
+    npz = path / NPZ_NAME if path.is_dir() else path
+    arrays = _read_npz(npz, ("poses3d", "root_cam_mm"))
+    poses, root = arrays["poses3d"].astype(np.float64), arrays["root_cam_mm"].astype(np.float64)
+    if poses.ndim == 3:
+        poses, root = poses[None], root[None]
+    if poses.ndim != 4 or poses.shape[-2:] != (17, 3) or root.shape != poses.shape[:-2] + (3,):
+        raise ValueError(f"{npz}: poses3d {arrays['poses3d'].shape} and root_cam_mm {arrays['root_cam_mm'].shape} "
+                         "are not (P, T, 17, 3) and (P, T, 3)")
+    return Poses3D(poses + root[..., None, :])
+
+
+def load_ground_truth(path: str | Path) -> tuple[Poses3D, np.ndarray]:
+    """(ground truth, (T,) frame index of each ground-truth frame in the prediction); see the module docstring."""
+    path = Path(path)
+    arrays = _read_npz(path, ("poses3d",))
+    poses = arrays["poses3d"].astype(np.float64)
+    poses = poses[None] if poses.ndim == 3 else poses
+    if poses.ndim != 4 or poses.shape[-2:] != (17, 3):
+        raise ValueError(f"{path}: poses3d is {arrays['poses3d'].shape}, not (T, 17, 3) or (Q, T, 17, 3) "
+                         "H36M-17 joints")
+    frames = np.asarray(arrays.get("frames", np.arange(poses.shape[1])))
+    if frames.shape != (poses.shape[1],) or frames.dtype.kind not in "iu":
+        raise ValueError(f"{path}: frames must be {poses.shape[1]} integer frame indices, one per ground-truth frame")
+    truth = Poses3D(poses)
+    pelvis_z = poses[..., 0, 2][truth.present]
+    if not len(pelvis_z):
+        raise ValueError(f"{path}: no frame with every joint given (NaN marks an absent person)")
+    if np.any(pelvis_z <= 0):
+        raise ValueError(f"{path}: a pelvis at or behind the camera (z <= 0): give absolute camera-frame joints "
+                         "(x right, y down, z forward, mm), not pelvis-relative ones")
+    return truth, frames
+
+
+def score(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> dict:
+    """Found share and errors of the matched poses (module docstring); also per ground-truth person."""
+    n_frames = prediction.poses_cam_mm.shape[1]
+    if frames.min() < 0 or frames.max() >= n_frames:
+        raise ValueError(f"ground truth refers to frames up to {frames.max()}, the prediction has {n_frames}")
+    matched = np.full(truth.present.shape, -1)  # (Q, T): the predicted person matched, -1 for none
+    for i, t in enumerate(frames):
+        people, candidates = np.flatnonzero(truth.present[:, i]), np.flatnonzero(prediction.present[:, t])
+        if not len(people) or not len(candidates):
+            continue
+        angles = _angle_deg(truth.poses_cam_mm[people, i, 0][:, None], prediction.poses_cam_mm[candidates, t, 0][None])
+        rows, cols = linear_sum_assignment(angles)
+        keep = angles[rows, cols] <= max_angle_deg
+        matched[people[rows[keep]], i] = candidates[cols[keep]]
+    per_person = [_figures(prediction, truth, frames, matched, [q]) for q in range(len(matched))]
+    return {"max_angle_deg": max_angle_deg, **_figures(prediction, truth, frames, matched, range(len(matched))),
+            "per_person": per_person}
+
+
+def _figures(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, matched: np.ndarray, people) -> dict:
+    errors, root_mm, total, found = RowErrors(), [], 0, 0
+    for q in people:
+        i = np.flatnonzero(matched[q] >= 0)
+        total += int(truth.present[q].sum())
+        found += len(i)
+        if not len(i):
+            continue
+        gt = truth.poses_cam_mm[q, i]
+        pred = prediction.poses_cam_mm[matched[q, i], frames[i]]
+        root = pred[:, 0]
+        errors.add(pred - root[:, None], root, gt)
+        root_mm.append(np.linalg.norm(root - gt[:, 0], axis=-1))
+    out = {"person_frames": total, "found": found, "found_pct": 100.0 * found / total if total else float("nan")}
+    if found:
+        out |= errors.summary() | {"root_err_median_mm": float(np.median(np.concatenate(root_mm)))}
+    return out
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle between the directions of points a and b (..., 3) from the camera's centre, degrees."""
+    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable npz file ({err})") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: no {', '.join(missing)} in it")
+    return arrays
+
+
+def describe(figures: dict) -> str:
+    """The figures as a few printed lines."""
+    f = figures
+    lines = [f"{f['person_frames']} ground-truth person-frames of {len(f['per_person'])} "
+             f"{'person' if len(f['per_person']) == 1 else 'people'}: found {f['found']} ({f['found_pct']:.1f} %; "
+             f"matched within {f['max_angle_deg']:g} deg of the pelvis direction)"]
+    if f["found"]:
+        metrics = "  ".join(f"{name} {f[key]:.1f}" for name, key in (
+            ("P1", "p1_mm"), ("P2", "p2_mm"), ("N-MPJPE", "n_p1_mm")))
+        lines.append(f"{metrics} mm   PCK3D@150 {f['pck150_pct']:.1f} %   AUC {f['auc_pct']:.1f} %")
+        lines.append(f"root: median error {f['root_err_median_mm']:.0f} mm in 3D, "
+                     f"{f['root_depth_err_median_pct']:.1f} % of the true depth")
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""`monocap score`: a run's and a lift's 3D poses against ground truth, on real mocap and Human3.6M."""
+import json
+
+import numpy as np
+import pytest
+
+from monocap.camera import Intrinsics
+from monocap.cli import main
+from monocap.eval.bench_lift import h36m_takes, look_at
+from monocap.eval.metrics import mpjpe, pa_mpjpe
+from monocap.io.mocap_dataset import load_clip
+from monocap.io.results import RunResult
+from monocap.lift.lifter import model_path
+from monocap.skeleton import mocap22_to_coco17
+
+GAP = slice(50, 80)  # frames where the keypoint file has nobody: longer than the tracker bridges
+
+
+@pytest.fixture(scope="module")
+def walker(shared_data, tmp_path_factory):
+    """CMU subject 7 walking (held out of the default's training) through a camera 4.5 m away: a COCO-17 keypoint
+    file with nobody in `GAP`, its `monocap run` folder, and the true camera-frame joints as a ground-truth file."""
+    if not model_path("default").is_file():
+        pytest.skip("default weights not trained yet")
+    folder = tmp_path_factory.mktemp("walker")
+    clip = load_clip(shared_data / "mocap" / "cmu_bvh" / "iclone_subjects" / "007" / "007_01.bvh.gz", fps=50.0)
+    world = clip.joints_world_mm[:150].astype(np.float64)
+    intrinsics = Intrinsics.from_fov(1920, 1080, 60.0)
+    target = world[:, 0].mean(0)
+    eye = target + [0.0, 0.0, 4500.0]
+    eye[1] = world[..., 1].min() + 1500.0
+    cam = look_at(eye, target, intrinsics, "front").world_to_camera(world)
+    scores = np.ones(cam.shape[:1] + (17,))
+    scores[GAP] = 0.0
+    np.savez(folder / "walker.npz", keypoints=mocap22_to_coco17(intrinsics.project(cam)), scores=scores,
+             joint_format="coco17", image_size=[1920, 1080], focal=[intrinsics.fx, intrinsics.fy],
+             center=[intrinsics.cx, intrinsics.cy], fps=50.0)
+    np.savez(folder / "truth.npz", poses3d=cam[:, :17])
+    assert main(["run", str(folder / "walker.npz"), "-o", str(folder / "out"), "--backend", "file", "--no-overlay",
+                 "-q"]) == 0
+    return folder, cam[:, :17]
+
+
+def test_score_a_run_counts_the_missed_frames_and_scores_the_found_ones(walker, capsys):
+    folder, truth = walker
+    out = folder / "score.json"
+    assert main(["score", str(folder / "out" / "walker"), str(folder / "truth.npz"), "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    run = RunResult.load(folder / "out" / "walker")
+    present = run.present.any(0)
+    assert not present[GAP].any() and len(run.track_ids) == 2  # the gap split the walk into two tracks
+    assert figures["person_frames"] == len(truth) and figures["found"] == present.sum()
+    # the same figures from the run's arrays directly: each frame's one tracked person
+    person = run.present.argmax(0)[present]
+    frames = np.flatnonzero(present)
+    pred = run.poses3d_mm[person, frames].astype(np.float64)
+    assert figures["p1_mm"] == pytest.approx(mpjpe(pred, truth[frames], root=0, reduce=True))
+    assert figures["p2_mm"] == pytest.approx(pa_mpjpe(pred, truth[frames], reduce=True))
+    assert 10 < figures["p2_mm"] < figures["p1_mm"] < 150 and figures["pck150_pct"] > 50
+    root = run.root_cam_mm[person, frames]
+    assert figures["root_err_median_mm"] == pytest.approx(np.median(np.linalg.norm(root - truth[frames, 0], axis=1)))
+    assert f"found {present.sum()} ({100 * present.mean():.1f} %" in capsys.readouterr().out
+
+
+def test_score_matches_each_true_person_to_the_prediction_in_its_direction(shared_data, tmp_path):
+    """A Human3.6M S8 take lifted with `monocap lift`; a second true person 30 degrees to the side is missed."""
+    take = next(t for t in h36m_takes(shared_data / "h36m", 100) if t.label.startswith("S8/Walking 1 camera"))
+    np.savez(tmp_path / "kp.npz", **take.contract_arrays())
+    assert main(["lift", str(tmp_path / "kp.npz"), str(tmp_path / "lifted.npz"), "-q"]) == 0
+    turn = np.radians(30.0)
+    about_y = np.array([[np.cos(turn), 0, np.sin(turn)], [0, 1, 0], [-np.sin(turn), 0, np.cos(turn)]])
+    np.savez(tmp_path / "truth.npz", poses3d=np.stack([take.gt_cam_mm, take.gt_cam_mm @ about_y.T]))
+    out = tmp_path / "score.json"
+    assert main(["score", str(tmp_path / "lifted.npz"), str(tmp_path / "truth.npz"), "--json", str(out), "-q"]) == 0
+    figures = json.loads(out.read_text())
+    first, second = figures["per_person"]
+    assert first["found"] == first["person_frames"] == 100 and second["found"] == 0
+    assert figures["found_pct"] == 50.0 and figures["p1_mm"] == first["p1_mm"]
+    lifted = np.load(tmp_path / "lifted.npz")
+    assert first["p1_mm"] == pytest.approx(mpjpe(lifted["poses3d"].astype(np.float64), take.gt_cam_mm, root=0,
+                                                 reduce=True))
+    # a cone wide enough for both: the one prediction still goes to one true person a frame, the nearer
+    assert main(["score", str(tmp_path / "lifted.npz"), str(tmp_path / "truth.npz"), "--max-angle", "60",
+                 "--json", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["found"] == 100
+
+
+@pytest.mark.parametrize("truth, problem", [
+    ({"joints": np.ones((5, 17, 3))}, "no poses3d in it"),
+    ({"poses3d": np.ones((5, 16, 3))}, "not (T, 17, 3)"),
+    ({"poses3d": np.zeros((5, 17, 3))}, "not pelvis-relative ones"),
+    ({"poses3d": np.full((5, 17, 3), 3000.0), "frames": np.arange(5) + 1000}, "the prediction has"),
+])
+def test_score_rejects_bad_ground_truth_in_one_line(walker, tmp_path, capsys, truth, problem):
+    folder, _ = walker
+    np.savez(tmp_path / "truth.npz", **truth)
+    assert main(["score", str(folder / "out" / "walker"), str(tmp_path / "truth.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "truth.npz") in err and problem in err
