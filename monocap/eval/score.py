@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..io.results import NPZ_NAME
+from ..io.results import NPZ_NAME, read_npz
 from .bench_lift import POSE_METRICS, RowErrors
 
 MAX_ANGLE_DEG = 10.0  # farther apart than this, seen from the camera, a prediction is not that person
@@ -134,11 +134,7 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable npz file ({err})") from None
+    arrays = read_npz(path)
     missing = [k for k in required if k not in arrays]
     if missing:
         raise ValueError(f"{path}: no {', '.join(missing)} in it")

@@ -190,11 +190,7 @@ class RunResult:
         npz = path / NPZ_NAME if path.is_dir() else path
         if not npz.is_file():
             raise FileNotFoundError(f"{npz}: no such file (a `monocap run` output folder holds {NPZ_NAME})")
-        try:
-            with np.load(npz, allow_pickle=False) as f:
-                a = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{npz}: not a readable npz file ({err})") from None
+        a = read_npz(npz)
         missing = sorted({"poses3d", "root_cam_mm", "keypoints2d", "scores", "detected", "track_ids", "fps",
                           "focal", "center", "image_size"} - a.keys())
         if missing:
@@ -256,6 +252,15 @@ class RunResult:
             "keypoints_px": np.round(self.keypoints_px[p, t].astype(np.float64), 2).tolist(),
             "scores": np.round(self.scores[p, t].astype(np.float64), 3).tolist(),
         } | uncertainty
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an existing ``.npz`` file, read at once (no pickles); ValueError names the file."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable npz file ({err})") from None
 
 
 def _rounded_or_null(values: np.ndarray, decimals: int) -> list | None:

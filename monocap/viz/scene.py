@@ -103,12 +103,10 @@ class Scene:
     @classmethod
     def load(cls, folder: str | Path) -> "Scene":
         """The scene of a `monocap run` output folder (or its poses3d.npz); ValueError names the file."""
-        result = RunResult.load(folder)
+        result = RunResult.load(folder)  # it reads the optional per-joint spread too
         npz = Path(folder) / NPZ_NAME if Path(folder).is_dir() else Path(folder)
-        with np.load(npz, allow_pickle=False) as f:
-            uncertainty = f[UNCERTAINTY_KEY] if UNCERTAINTY_KEY in f.files else None
         try:
-            return cls.from_result(result, uncertainty)
+            return cls.from_result(result, result.uncertainty_mm)
         except ValueError as err:
             raise ValueError(f"{npz}: {err}") from None
 
