@@ -575,3 +575,7 @@ def test_lift_contract_npz(tmp_path):
     np.savez(path, keypoints=kp[0], joint_format="coco17")
     with pytest.raises(ValueError, match="kp.npz: missing 'image_size'"):
         read_keypoint_file(path)
+    # H36M-17 keypoints lift (`monocap lift`) but cannot be tracked and drawn as COCO-17: said at once
+    np.savez(path, keypoints=kp[0], joint_format="h36m17", image_size=[640, 480])
+    with pytest.raises(ValueError, match="kp.npz: h36m17 keypoints: .*lift these with `monocap lift"):
+        read_keypoint_file(path)

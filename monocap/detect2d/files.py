@@ -254,6 +254,9 @@ def _openpose_frame(path: Path, data, size: tuple[int, int]) -> tuple[Detections
 
 def _read_npz(path: Path, image_size) -> KeypointTrack:
     inp = read_lift_input(path)
+    if inp.joint_format not in ("coco17", "blazepose33"):
+        _fail(path, f"{inp.joint_format} keypoints: `monocap run` tracks and draws COCO-17 or BlazePose-33 "
+                    f"keypoints; lift these with `monocap lift {path} OUT.npz`")
     keypoints = inp.keypoints if inp.keypoints.ndim == 4 else inp.keypoints[None]
     scores = np.ones(keypoints.shape[:-1]) if inp.scores is None else \
         (inp.scores if inp.scores.ndim == 3 else inp.scores[None])
