@@ -8,6 +8,8 @@ Every array of joints in monocap is ordered by one of the `JointSet`s here:
 - ``MOCAP22`` what the mocap readers produce: H36M17 followed by the five
   COCO face points (nose, eyes, ears), so that one clip yields both the 3D
   targets (H36M17) and realistic detector-style 2D inputs (COCO17).
+- ``MPI_INF_3DHP17`` MPI-INF-3DHP's test joints, for scoring against its
+  ground truth (`mpi_inf_3dhp17_to_h36m17`).
 - ``RIG21``   the skeleton that fitting animates (`monocap.fit.skeleton`):
   H36M17 plus four joints placed on their parents that let the spine, the
   neck and each shoulder turn on their own.
@@ -109,6 +111,20 @@ MOCAP22 = JointSet(
     H36M17.parents + (10, 17, 17, 18, 19),
 )
 
+# MPI-INF-3DHP's 17 test joints (its annot3 / univ_annot3 order): head_top, neck, right arm, left arm, right leg,
+# left leg, pelvis, spine, head. They were chosen to match Human3.6M's 17, so each is named here after the H36M17
+# joint it stands for: head_top is H36M's head, neck its thorax, head its neck_nose.
+_MPI_INF_3DHP17_AS_H36M = (
+    "head", "thorax", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "neck_nose")
+MPI_INF_3DHP17 = JointSet(
+    "mpi_inf_3dhp17", _MPI_INF_3DHP17_AS_H36M,
+    tuple(-1 if H36M17.parents[H36M17.index(j)] < 0
+          else _MPI_INF_3DHP17_AS_H36M.index(H36M17.joints[H36M17.parents[H36M17.index(j)]])
+          for j in _MPI_INF_3DHP17_AS_H36M),
+)
+"""Ground truth of MPI-INF-3DHP's test set (`monocap score --truth-joints`); no lifter reads or writes it."""
+
 JOINT_SETS = {s.name: s for s in (H36M17, COCO17, BLAZEPOSE33, MOCAP22)}
 
 
@@ -129,11 +145,18 @@ _COCO_FROM_BLAZEPOSE = BLAZEPOSE33.indices(
      "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
      "right_knee", "left_ankle", "right_ankle"])
 
+_H36M_FROM_MPI_INF_3DHP17 = MPI_INF_3DHP17.indices(H36M17.joints)
+
 # How far above the ears the H36M "head" joint (top of the head) sits, as a
 # fraction of the thorax-to-ears distance. Chosen so that the COCO-derived
 # head lands where the mocap rigs put the H36M head (median over the shared
 # CMU and HDM05 clips: 0.33-0.43).
 HEAD_TOP_ABOVE_EARS = 0.35
+
+
+def mpi_inf_3dhp17_to_h36m17(points: np.ndarray) -> np.ndarray:
+    """MPI-INF-3DHP test joints (..., 17, C) → H36M17 order (a reordering: the sets correspond one to one)."""
+    return points[..., _H36M_FROM_MPI_INF_3DHP17, :]
 
 
 def mocap22_to_coco17(points: np.ndarray) -> np.ndarray:

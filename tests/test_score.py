@@ -11,7 +11,7 @@ from monocap.eval.metrics import mpjpe, pa_mpjpe
 from monocap.io.mocap_dataset import load_clip
 from monocap.io.results import RunResult
 from monocap.lift.lifter import model_path
-from monocap.skeleton import mocap22_to_coco17
+from monocap.skeleton import H36M17, mocap22_to_coco17
 
 GAP = slice(50, 80)  # frames where the keypoint file has nobody: longer than the tracker bridges
 
@@ -62,27 +62,56 @@ def test_score_a_run_counts_the_missed_frames_and_scores_the_found_ones(walker, 
     assert f"found {present.sum()} ({100 * present.mean():.1f} %" in capsys.readouterr().out
 
 
-def test_score_matches_each_true_person_to_the_prediction_in_its_direction(shared_data, tmp_path):
-    """A Human3.6M S8 take lifted with `monocap lift`; a second true person 30 degrees to the side is missed."""
+@pytest.fixture(scope="module")
+def s8_lift(shared_data, tmp_path_factory):
+    """A Human3.6M S8 take (100 frames, ground-truth 2D) through `monocap lift`: (take, the lift's file)."""
+    folder = tmp_path_factory.mktemp("s8")
     take = next(t for t in h36m_takes(shared_data / "h36m", 100) if t.label.startswith("S8/Walking 1 camera"))
-    np.savez(tmp_path / "kp.npz", **take.contract_arrays())
-    assert main(["lift", str(tmp_path / "kp.npz"), str(tmp_path / "lifted.npz"), "-q"]) == 0
+    np.savez(folder / "kp.npz", **take.contract_arrays())
+    assert main(["lift", str(folder / "kp.npz"), str(folder / "lifted.npz"), "-q"]) == 0
+    return take, folder / "lifted.npz"
+
+
+def test_score_matches_each_true_person_to_the_prediction_in_its_direction(s8_lift, tmp_path):
+    """A second true person 30 degrees to the side of the lifted one is missed."""
+    take, lifted_npz = s8_lift
     turn = np.radians(30.0)
     about_y = np.array([[np.cos(turn), 0, np.sin(turn)], [0, 1, 0], [-np.sin(turn), 0, np.cos(turn)]])
     np.savez(tmp_path / "truth.npz", poses3d=np.stack([take.gt_cam_mm, take.gt_cam_mm @ about_y.T]))
     out = tmp_path / "score.json"
-    assert main(["score", str(tmp_path / "lifted.npz"), str(tmp_path / "truth.npz"), "--json", str(out), "-q"]) == 0
+    assert main(["score", str(lifted_npz), str(tmp_path / "truth.npz"), "--json", str(out), "-q"]) == 0
     figures = json.loads(out.read_text())
     first, second = figures["per_person"]
     assert first["found"] == first["person_frames"] == 100 and second["found"] == 0
     assert figures["found_pct"] == 50.0 and figures["p1_mm"] == first["p1_mm"]
-    lifted = np.load(tmp_path / "lifted.npz")
+    lifted = np.load(lifted_npz)
     assert first["p1_mm"] == pytest.approx(mpjpe(lifted["poses3d"].astype(np.float64), take.gt_cam_mm, root=0,
                                                  reduce=True))
     # a cone wide enough for both: the one prediction still goes to one true person a frame, the nearer
-    assert main(["score", str(tmp_path / "lifted.npz"), str(tmp_path / "truth.npz"), "--max-angle", "60",
+    assert main(["score", str(lifted_npz), str(tmp_path / "truth.npz"), "--max-angle", "60",
                  "--json", str(out), "-q"]) == 0
     assert json.loads(out.read_text())["found"] == 100
+
+
+def test_score_reads_mpi_inf_3dhp_test_joints(s8_lift, tmp_path):
+    """The same truth in MPI-INF-3DHP's test order (head_top, neck, right arm, ..., pelvis, spine, head)."""
+    take, lifted_npz = s8_lift
+    h36m = {name: take.gt_cam_mm[:, H36M17.index(name)] for name in H36M17.joints}
+    as_3dhp = ["head", "thorax", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+               "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "neck_nose"]
+    np.savez(tmp_path / "h36m.npz", poses3d=take.gt_cam_mm)
+    np.savez(tmp_path / "3dhp.npz", poses3d=np.stack([h36m[name] for name in as_3dhp], axis=1))
+    figures = {}
+    for name, joints in (("h36m", "h36m17"), ("3dhp", "mpi_inf_3dhp17")):
+        out = tmp_path / f"{name}.json"
+        assert main(["score", str(lifted_npz), str(tmp_path / f"{name}.npz"), "--truth-joints", joints,
+                     "--json", str(out), "-q"]) == 0
+        figures[name] = {k: v for k, v in json.loads(out.read_text()).items() if k != "truth"}
+    assert figures["3dhp"] == figures["h36m"]
+    # read as H36M-17, the reordered truth is a jumble of joints: far from any lifted pose
+    assert main(["score", str(lifted_npz), str(tmp_path / "3dhp.npz"), "--max-angle", "20", "--json",
+                 str(tmp_path / "x.json"), "-q"]) == 0
+    assert json.loads((tmp_path / "x.json").read_text())["p1_mm"] > 3 * figures["h36m"]["p1_mm"]
 
 
 @pytest.mark.parametrize("truth, problem", [

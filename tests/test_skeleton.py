@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from monocap.skeleton import (BLAZEPOSE33, COCO17, H36M17, MOCAP22, blazepose33_to_coco17, bone_lengths,
-                              coco17_to_h36m17, flip_lr, joint_set, mocap22_to_coco17, to_h36m17)
+from monocap.skeleton import (BLAZEPOSE33, COCO17, H36M17, MOCAP22, MPI_INF_3DHP17, blazepose33_to_coco17, bone_lengths,
+                              coco17_to_h36m17, flip_lr, joint_set, mocap22_to_coco17, mpi_inf_3dhp17_to_h36m17,
+                              to_h36m17)
 
 
 @pytest.mark.parametrize("js", [H36M17, COCO17, BLAZEPOSE33, MOCAP22])
@@ -76,3 +77,15 @@ def test_to_h36m17_checks_the_joint_count():
         joint_set("smpl24")
     pts, s = to_h36m17(np.zeros((4, 33, 2)), np.ones((4, 33)), "blazepose33")
     assert pts.shape == (4, 17, 2) and s.shape == (4, 17)
+
+
+def test_mpi_inf_3dhp_test_joints_reorder_onto_h36m17():
+    # MPI-INF-3DHP's own order: head_top, neck, right arm, left arm, right leg, left leg, pelvis, spine, head
+    assert MPI_INF_3DHP17.joints[0] == "head" and MPI_INF_3DHP17.joints[14] == "pelvis"
+    assert MPI_INF_3DHP17.joints[1] == "thorax" and MPI_INF_3DHP17.joints[16] == "neck_nose"
+    points = np.arange(17 * 3, dtype=float).reshape(17, 3)
+    converted = mpi_inf_3dhp17_to_h36m17(points)
+    for k, name in enumerate(MPI_INF_3DHP17.joints):
+        np.testing.assert_array_equal(converted[H36M17.index(name)], points[k])
+    names = lambda js: {(js.joints[p], js.joints[c]) for p, c in js.bones}  # noqa: E731
+    assert names(MPI_INF_3DHP17) == names(H36M17)

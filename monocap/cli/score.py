@@ -5,11 +5,12 @@ import argparse
 import json
 from pathlib import Path
 
-from ..eval.score import MAX_ANGLE_DEG
+from ..eval.score import MAX_ANGLE_DEG, TRUTH_JOINTS
 
 EXAMPLES = """PRED is a `monocap run` output folder (or its poses3d.npz) or a `monocap lift` output.
 TRUTH.npz holds poses3d: (T,17,3) or (Q,T,17,3) mm, absolute joints in the camera frame of the
-video (x right, y down, z forward), H36M-17 order, NaN where a person is absent; optionally
+video (x right, y down, z forward), H36M-17 order (--truth-joints mpi_inf_3dhp17: MPI-INF-3DHP's
+17 test joints), NaN where a person is absent; optionally
 frames (T,): the prediction's frame of each ground-truth frame (default 0..T-1).
 
 Each ground-truth person is matched, frame by frame, to the predicted person whose pelvis lies in
@@ -21,6 +22,7 @@ examples:
   monocap run S9_Walking.mp4 -o out --focal 1145,1144      # the camera's own focal length helps the root
   monocap score out/S9_Walking truth/S9_Walking.npz
   monocap score out/clip truth.npz --json score.json      # every figure, also per ground-truth person
+  monocap score out/TS1 TS1_annot3.npz --truth-joints mpi_inf_3dhp17   # MPI-INF-3DHP test joints
 """
 
 
@@ -32,6 +34,9 @@ def add_parser(sub, parents):
     p.add_argument("truth", type=Path, metavar="TRUTH.npz", help="ground-truth 3D joints, camera frame")
     p.add_argument("--max-angle", type=float, default=MAX_ANGLE_DEG, metavar="DEG",
                    help="largest angle between matched pelvis directions (default: %(default)s)")
+    p.add_argument("--truth-joints", choices=tuple(TRUTH_JOINTS), default="h36m17",
+                   help="order of the ground truth's 17 joints: H36M-17 or MPI-INF-3DHP's test joints (head_top, "
+                        "neck, ..., pelvis, spine, head) (default: %(default)s)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write every figure to this JSON file")
     p.set_defaults(func=run)
 
@@ -42,7 +47,7 @@ def run(args) -> int:
 
     if not args.max_angle > 0:
         raise ValueError(f"--max-angle must be positive, got {args.max_angle}")
-    truth, frames = load_ground_truth(args.truth)
+    truth, frames = load_ground_truth(args.truth, args.truth_joints)
     prediction = load_prediction(args.prediction)
     try:
         figures = score(prediction, truth, frames, args.max_angle)

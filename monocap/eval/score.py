@@ -30,8 +30,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..io.results import NPZ_NAME, read_npz
+from ..skeleton import mpi_inf_3dhp17_to_h36m17
 from .bench_lift import POSE_METRICS, RowErrors
 
+# The joint orders a ground-truth file may have, each with its conversion to H36M17.
+TRUTH_JOINTS = {"h36m17": lambda poses: poses, "mpi_inf_3dhp17": mpi_inf_3dhp17_to_h36m17}
 MAX_ANGLE_DEG = 10.0  # farther apart than this, seen from the camera, a prediction is not that person
 
 
@@ -65,15 +68,21 @@ def load_prediction(path: str | Path) -> Poses3D:
     return Poses3D(poses + root[..., None, :])
 
 
-def load_ground_truth(path: str | Path) -> tuple[Poses3D, np.ndarray]:
-    """(ground truth, (T,) frame index of each ground-truth frame in the prediction); see the module docstring."""
+def load_ground_truth(path: str | Path, joints: str = "h36m17") -> tuple[Poses3D, np.ndarray]:
+    """(ground truth, (T,) frame index of each ground-truth frame in the prediction); see the module docstring.
+
+    ``joints``: the order of the file's 17 joints, "h36m17" or "mpi_inf_3dhp17" (MPI-INF-3DHP's test joints,
+    reordered to H36M17 here)."""
+    if joints not in TRUTH_JOINTS:
+        raise ValueError(f"unknown ground-truth joints {joints!r}: use {' or '.join(TRUTH_JOINTS)}")
     path = Path(path)
     arrays = _read_npz(path, ("poses3d",))
     poses = arrays["poses3d"].astype(np.float64)
     poses = poses[None] if poses.ndim == 3 else poses
     if poses.ndim != 4 or poses.shape[-2:] != (17, 3):
         raise ValueError(f"{path}: poses3d is {arrays['poses3d'].shape}, not (T, 17, 3) or (Q, T, 17, 3) "
-                         "H36M-17 joints")
+                         f"{joints} joints")
+    poses = TRUTH_JOINTS[joints](poses)
     frames = np.asarray(arrays.get("frames", np.arange(poses.shape[1])))
     if frames.shape != (poses.shape[1],) or frames.dtype.kind not in "iu":
         raise ValueError(f"{path}: frames must be {poses.shape[1]} integer frame indices, one per ground-truth frame")
