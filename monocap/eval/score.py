@@ -31,7 +31,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..io.results import NPZ_NAME, read_npz
 from ..skeleton import mpi_inf_3dhp17_to_h36m17
-from .bench_lift import POSE_METRICS, RowErrors
+from .bench_lift import RowErrors
 
 # The joint orders a ground-truth file may have, each with its conversion to H36M17.
 TRUTH_JOINTS = {"h36m17": lambda poses: poses, "mpi_inf_3dhp17": mpi_inf_3dhp17_to_h36m17}
