@@ -18,6 +18,7 @@ pytest.importorskip("mediapipe")
 from monocap import Pipeline  # noqa: E402
 from monocap.cli import main  # noqa: E402
 from monocap.eval.bench_speed import repeated  # noqa: E402
+from monocap.eval.metrics import mpjpe  # noqa: E402
 from monocap.io.results import RunResult, staged_folder  # noqa: E402
 from monocap.io.video import FrameSource, SeekError, fingerprint, open_source  # noqa: E402
 from monocap.lift.lifter import Lifter  # noqa: E402
@@ -341,7 +342,7 @@ def test_file_backend_reproduces_the_keypoints_of_a_run(demo_run, random_weights
              image_size=size, fps=fps)
     summary = Pipeline("file", random_weights).run(lift_input, tmp_path / "out")
     npz = check_output(summary.folder, 30, overlay=False)
-    assert len(npz["track_ids"]) == len(keypoints)
+    assert len(npz["track_ids"]) == len(keypoints) and "detector_poses3d" not in npz  # keypoint files have no 3D
     np.testing.assert_allclose(npz["keypoints2d"], keypoints, atol=1e-4)
 
 
@@ -445,6 +446,30 @@ def test_bench_speed_times_every_stage_over_repeated_loops(media, random_weights
     assert {"decode", "2d", "track", "lift", "root", "write", "overlay"} <= figures["ms_per_frame"].keys()
     assert figures["fps_end_to_end"] > figures["fps_with_overlay"] > 0
     assert "| 2d |" in capsys.readouterr().out
+
+
+def test_a_mediapipe_run_keeps_mediapipes_own_3d_to_compare_with(demo_run, tmp_path):
+    with np.load(demo_run.folder / "poses3d.npz") as data:
+        detector, lifted, roots, detected = (data[k] for k in ("detector_poses3d", "poses3d", "root_cam_mm",
+                                                               "detected"))
+    given = np.isfinite(detector).all(axis=(-2, -1))
+    assert detector.shape == lifted.shape and given.any()
+    assert (given == detected).all(), "MediaPipe's world landmarks on the frames it detected, none on bridged ones"
+    np.testing.assert_array_equal(detector[given][:, 0], 0.0)  # pelvis-relative, like poses3d
+    thighs = np.linalg.norm(detector[given][:, 2] - detector[given][:, 1], axis=-1)  # r_hip → r_knee
+    assert 250 < np.median(thighs) < 600  # mm: a person's, so metres were made millimetres
+    # `monocap score --poses detector` scores these at the run's roots: against themselves, no error
+    truth = np.where(given[..., None, None], detector + roots[..., None, :], np.nan)[0]
+    np.savez(tmp_path / "truth.npz", poses3d=truth)
+    for poses in ("detector", "lifter"):
+        out = tmp_path / f"{poses}.json"
+        assert main(["score", str(demo_run.folder), str(tmp_path / "truth.npz"), "--poses", poses,
+                     "--json", str(out), "-q"]) == 0
+        figures = json.loads(out.read_text())
+        assert figures["found"] == given[0].sum()
+        both = given[0] & np.isfinite(lifted[0]).all(axis=(-2, -1))
+        expected = 0.0 if poses == "detector" else mpjpe(lifted[0][both], detector[0][both], root=0, reduce=True)
+        assert figures["p1_mm"] == pytest.approx(expected, abs=1e-3)
 
 
 def test_run_result_loads_back_what_the_run_wrote(demo_run, tmp_path):

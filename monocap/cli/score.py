@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..eval.score import MAX_ANGLE_DEG, TRUTH_JOINTS
+from ..eval.score import MAX_ANGLE_DEG, PREDICTED_POSES, TRUTH_JOINTS
 
 EXAMPLES = """PRED is a `monocap run` output folder (or its poses3d.npz) or a `monocap lift` output.
 TRUTH.npz holds poses3d: (T,17,3) or (Q,T,17,3) mm, absolute joints in the camera frame of the
@@ -23,6 +23,7 @@ examples:
   monocap score out/S9_Walking truth/S9_Walking.npz
   monocap score out/clip truth.npz --json score.json      # every figure, also per ground-truth person
   monocap score out/TS1 TS1_annot3.npz --truth-joints mpi_inf_3dhp17   # MPI-INF-3DHP test joints
+  monocap score out/clip truth.npz --poses detector       # MediaPipe's own 3D (world landmarks) instead
 """
 
 
@@ -37,6 +38,9 @@ def add_parser(sub, parents):
     p.add_argument("--truth-joints", choices=tuple(TRUTH_JOINTS), default="h36m17",
                    help="order of the ground truth's 17 joints: H36M-17 or MPI-INF-3DHP's test joints (head_top, "
                         "neck, ..., pelvis, spine, head) (default: %(default)s)")
+    p.add_argument("--poses", choices=tuple(PREDICTED_POSES), default="lifter",
+                   help="score the lifter's poses, or the 2D backend's own 3D guess that a mediapipe run keeps "
+                        "(MediaPipe's world landmarks, at the run's roots) (default: %(default)s)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write every figure to this JSON file")
     p.set_defaults(func=run)
 
@@ -48,12 +52,12 @@ def run(args) -> int:
     if not args.max_angle > 0:
         raise ValueError(f"--max-angle must be positive, got {args.max_angle}")
     truth, frames = load_ground_truth(args.truth, args.truth_joints)
-    prediction = load_prediction(args.prediction)
+    prediction = load_prediction(args.prediction, args.poses)
     try:
         figures = score(prediction, truth, frames, args.max_angle)
     except ValueError as err:
         raise ValueError(f"{args.truth}: {err}") from None
-    figures |= {"prediction": str(args.prediction), "truth": str(args.truth)}
+    figures |= {"prediction": str(args.prediction), "poses": args.poses, "truth": str(args.truth)}
     if not args.quiet:
         print(describe(figures))
     if args.json:

@@ -34,6 +34,10 @@ class Detections2D:
     joint_format: a `monocap.skeleton` joint set name, "coco17" or "blazepose33"
         from the detectors.
     image_size: (width, height) in pixels of the frame the keypoints refer to.
+    points3d_mm: (N, J, 3) float32 mm or None: the backend's own 3D guess of
+        each person's joints, origin between the hips, axes roughly the
+        camera's (MediaPipe's world landmarks; the other backends give none).
+        Kept only to compare with (`monocap score --poses detector`).
     """
 
     keypoints_px: np.ndarray
@@ -42,6 +46,7 @@ class Detections2D:
     box_scores: np.ndarray
     joint_format: str
     image_size: tuple[int, int]
+    points3d_mm: np.ndarray | None = None
 
     def __post_init__(self):
         n_joints = len(joint_set(self.joint_format))
@@ -51,6 +56,8 @@ class Detections2D:
             "boxes_px": (self.boxes_px, (4,)),
             "box_scores": (self.box_scores, ()),
         }
+        if self.points3d_mm is not None:
+            arrays["points3d_mm"] = (self.points3d_mm, (n_joints, 3))
         n_people = np.shape(self.keypoints_px)[0] if np.ndim(self.keypoints_px) else 0
         for name, (value, tail) in arrays.items():
             value = np.asarray(value, dtype=np.float32)
@@ -92,7 +99,8 @@ class Detections2D:
         if self.joint_format != "blazepose33":
             raise ValueError(f"cannot convert {self.joint_format!r} keypoints to coco17")
         keypoints, scores = blazepose33_to_coco17(self.keypoints_px, self.scores)
-        return Detections2D(keypoints, scores, self.boxes_px, self.box_scores, "coco17", self.image_size)
+        points3d = None if self.points3d_mm is None else blazepose33_to_coco17(self.points3d_mm, self.scores)[0]
+        return Detections2D(keypoints, scores, self.boxes_px, self.box_scores, "coco17", self.image_size, points3d)
 
 
 def boxes_around(keypoints_px: np.ndarray, scores: np.ndarray) -> np.ndarray:

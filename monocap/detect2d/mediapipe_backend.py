@@ -129,9 +129,10 @@ class MediaPipePose(DetectorBase):
         if not people:
             return Detections2D.empty(self.joint_format, (width, height))
         found = np.stack(people)
-        keypoints, scores = found[:, :, :2], found[:, :, 2]
+        keypoints, scores, world_mm = found[:, :, :2], found[:, :, 2], found[:, :, 3:] * 1000.0
         boxes = boxes_around(keypoints, scores >= BOX_MIN_VISIBILITY)
-        return Detections2D(keypoints, scores, boxes, scores.mean(axis=1), self.joint_format, (width, height))
+        return Detections2D(keypoints, scores, boxes, scores.mean(axis=1), self.joint_format, (width, height),
+                            world_mm)
 
     def _due(self, k: int) -> bool:
         """Whether instance ``k`` looks at this frame: the first always; another while it holds someone,
@@ -197,14 +198,18 @@ def halves(width: int, height: int) -> list[tuple[int, int, int, int]]:
 
 
 def _landmarks(pose, image_rgb: np.ndarray, offset_px: tuple[int, int] = (0, 0)) -> np.ndarray | None:
-    """(33, 3) x, y in pixels of the frame the image was cut from (at ``offset_px``) and visibility; None: nobody."""
+    """(33, 6): x, y in pixels of the frame the image was cut from (at ``offset_px``), visibility, then the
+    world landmark's x, y, z in metres (origin between the hips; NaN if MediaPipe gave none); None: nobody."""
     result = pose.process(image_rgb)
     if result.pose_landmarks is None:
         return None
     height, width = image_rgb.shape[:2]
-    values = np.array([(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark], np.float32)
+    values = np.full((len(result.pose_landmarks.landmark), 6), np.nan, np.float32)
+    values[:, :3] = [(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark]
     values[:, :2] = values[:, :2] * [width, height] + offset_px
     values[:, 2] = np.clip(values[:, 2], 0, 1)
+    if result.pose_world_landmarks is not None:
+        values[:, 3:] = [(lm.x, lm.y, lm.z) for lm in result.pose_world_landmarks.landmark]
     return values
 
 

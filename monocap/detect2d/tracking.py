@@ -42,6 +42,8 @@ class Track:
     scores: (T, J) float32 in [0, 1], 0 where unknown; on bridged frames the
         smaller of the two neighbouring detections' scores, scaled down.
     detected: (T,) bool, False on bridged frames.
+    points3d_mm: (T, J, 3) float32 mm or None: the backend's own 3D guesses
+        (`Detections2D.points3d_mm`), NaN on bridged frames; None if it gave none.
     """
 
     track_id: int
@@ -49,6 +51,7 @@ class Track:
     keypoints_px: np.ndarray
     scores: np.ndarray
     detected: np.ndarray
+    points3d_mm: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -96,11 +99,13 @@ class _Rows:
 class _TrackState:
     """A track while the video runs: its detections so far and what prediction needs."""
 
-    def __init__(self, track_id: int, frame: int, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray):
+    def __init__(self, track_id: int, frame: int, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray,
+                 points3d: np.ndarray | None):
         self.track_id = track_id
         self.frames = _Rows(np.int64(frame))
         self.keypoints = _Rows(keypoints)
         self.scores = _Rows(scores)
+        self.points3d = None if points3d is None else _Rows(points3d)
         self.box = box  # (4,) last detected box, px
         self.velocity = np.zeros(2)  # px per frame of the body's centre, smoothed
         self.found_score_sum = float(scores[scores > 0].sum())
@@ -119,7 +124,8 @@ class _TrackState:
         """Mean score of the joints found in its detections."""
         return self.found_score_sum / max(self.found_count, 1)
 
-    def add(self, frame: int, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray) -> None:
+    def add(self, frame: int, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray,
+            points3d: np.ndarray | None) -> None:
         last_kp, last_sc, last_frame = self.keypoints.values[-1], self.scores.values[-1], self.last_frame
         both = (scores > 0) & (last_sc > 0)
         if both.any():
@@ -129,6 +135,8 @@ class _TrackState:
         self.frames.append(np.int64(frame))
         self.keypoints.append(keypoints)
         self.scores.append(scores)
+        if self.points3d is not None:  # a backend gives them for every detection or for none
+            self.points3d.append(points3d)
         self.box = box
         self.found_score_sum += float(scores[scores > 0].sum())
         self.found_count += int((scores > 0).sum())
@@ -194,14 +202,17 @@ class PoseTracker:
         ids = np.full(len(detections), -1, np.int64)
         usable = np.flatnonzero((scores > 0).any(axis=1))
 
+        points3d = detections.points3d_mm
+        points3d = [None] * len(detections) if points3d is None else points3d.astype(np.float32)
         rows, cols = self._assign(frame_index, keypoints[usable], scores[usable], boxes[usable])
         for r, c in zip(rows, cols):
             d = usable[c]
-            self._live[r].add(frame_index, keypoints[d], scores[d], boxes[d])
+            self._live[r].add(frame_index, keypoints[d], scores[d], boxes[d], points3d[d])
             ids[d] = self._live[r].track_id
         for c in np.setdiff1d(np.arange(len(usable)), cols):
             d = usable[c]
-            self._live.append(_TrackState(self._next_id, frame_index, keypoints[d], scores[d], boxes[d]))
+            self._live.append(_TrackState(self._next_id, frame_index, keypoints[d], scores[d], boxes[d],
+                                          points3d[d]))
             ids[d] = self._next_id
             self._next_id += 1
         return ids
@@ -289,12 +300,16 @@ class PoseTracker:
         bridged_kp = (1 - w) * keypoints[before] + w * keypoints[after]
         # A bridged joint is only as known as the less sure of its two ends.
         bridged_scores = self.bridge_score_scale * np.minimum(scores[before], scores[after])
+        points3d = None
+        if state.points3d is not None:  # a guess of the backend's, not to be made up where it made none
+            points3d = np.where(detected[:, None, None], state.points3d.values[before], np.nan).astype(np.float32)
         return Track(
             track_id=state.track_id,
             frames=frames.astype(np.int64),
             keypoints_px=bridged_kp.astype(np.float32),
             scores=np.where(detected[:, None], scores[before], bridged_scores).astype(np.float32),
             detected=detected,
+            points3d_mm=points3d,
         )
 
 

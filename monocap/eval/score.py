@@ -35,6 +35,8 @@ from .bench_lift import RowErrors
 
 # The joint orders a ground-truth file may have, each with its conversion to H36M17.
 TRUTH_JOINTS = {"h36m17": lambda poses: poses, "mpi_inf_3dhp17": mpi_inf_3dhp17_to_h36m17}
+# Whose poses a prediction file offers: the npz key of each.
+PREDICTED_POSES = {"lifter": "poses3d", "detector": "detector_poses3d"}
 MAX_ANGLE_DEG = 10.0  # farther apart than this, seen from the camera, a prediction is not that person
 
 
@@ -53,17 +55,25 @@ class Poses3D:
         return np.isfinite(self.poses_cam_mm).all(axis=(-2, -1))
 
 
-def load_prediction(path: str | Path) -> Poses3D:
+def load_prediction(path: str | Path, poses: str = "lifter") -> Poses3D:
     """A `monocap run` folder or its poses3d.npz, or a `monocap lift` output: pelvis-relative ``poses3d``
-    (..., T, 17, 3) plus ``root_cam_mm`` (..., T, 3) → absolute joints."""
+    (..., T, 17, 3) plus ``root_cam_mm`` (..., T, 3) → absolute joints.
+
+    ``poses`` "detector": a run's ``detector_poses3d`` instead (the 2D backend's own 3D guess, MediaPipe's
+    world landmarks), placed at the run's roots, so that it is matched and scored exactly as the lifter's."""
+    if poses not in PREDICTED_POSES:
+        raise ValueError(f"unknown poses {poses!r}: use {' or '.join(PREDICTED_POSES)}")
     path = Path(path)
     npz = path / NPZ_NAME if path.is_dir() else path
+    key = PREDICTED_POSES[poses]
     arrays = _read_npz(npz, ("poses3d", "root_cam_mm"))
-    poses, root = arrays["poses3d"].astype(np.float64), arrays["root_cam_mm"].astype(np.float64)
+    if key not in arrays:
+        raise ValueError(f"{npz}: no {key}: only runs with the mediapipe backend keep the detector's own 3D")
+    poses, root = arrays[key].astype(np.float64), arrays["root_cam_mm"].astype(np.float64)
     if poses.ndim == 3:
         poses, root = poses[None], root[None]
     if poses.ndim != 4 or poses.shape[-2:] != (17, 3) or root.shape != poses.shape[:-2] + (3,):
-        raise ValueError(f"{npz}: poses3d {arrays['poses3d'].shape} and root_cam_mm {arrays['root_cam_mm'].shape} "
+        raise ValueError(f"{npz}: {key} {arrays[key].shape} and root_cam_mm {arrays['root_cam_mm'].shape} "
                          "are not (P, T, 17, 3) and (P, T, 3)")
     return Poses3D(poses + root[..., None, :])
 

@@ -117,6 +117,9 @@ class RunResult:
     uncertainty_mm: (P, T, 17) float32 mm or None: their per-joint spread.
     bone_lengths_mm: (P, 16) float32 mm or None: each person's skeleton, when
         the poses are fitted to one (``--skeleton``; `monocap.fit.skeleton.with_skeletons`).
+    detector_poses3d_mm: (P, T, 17, 3) float32 mm or None: the 2D backend's own
+        3D guess (MediaPipe's world landmarks) on H36M-17, pelvis-relative, NaN
+        where it gave none; to compare the lifter with (`monocap score --poses detector`).
     """
 
     poses3d_mm: np.ndarray
@@ -137,6 +140,7 @@ class RunResult:
     uncertainty_mm: np.ndarray | None = None
     flip_test: bool = False
     bone_lengths_mm: np.ndarray | None = None
+    detector_poses3d_mm: np.ndarray | None = None
 
     @property
     def skeleton(self) -> bool:
@@ -158,6 +162,8 @@ class RunResult:
         hypotheses = {} if self.hypotheses_mm is None else {
             "hypotheses": self.hypotheses_mm.astype(np.float32), "uncertainty_mm": self.uncertainty_mm.astype(np.float32)}
         bones = {} if self.bone_lengths_mm is None else {"bone_lengths_mm": self.bone_lengths_mm.astype(np.float32)}
+        detector = {} if self.detector_poses3d_mm is None else {
+            "detector_poses3d": self.detector_poses3d_mm.astype(np.float32)}
         return {
             "poses3d": self.poses3d_mm.astype(np.float32),
             "root_cam_mm": self.root_cam_mm.astype(np.float32),
@@ -181,7 +187,7 @@ class RunResult:
             "source": np.array(self.source),
             "backend": np.array(self.backend),
             "skeleton": np.array(self.skeleton),
-        } | hypotheses | bones
+        } | hypotheses | bones | detector
 
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
@@ -204,7 +210,7 @@ class RunResult:
                    a["track_ids"], float(a["fps"]), intrinsics, text("model"), text("licence"),
                    bool(a.get("temporal", True)), bool(a.get("smoothed", False)), text("source"), text("backend"),
                    a.get("hypotheses"), a.get("uncertainty_mm"), bool(a.get("flip_test", False)),
-                   a.get("bone_lengths_mm"))
+                   a.get("bone_lengths_mm"), a.get("detector_poses3d"))
 
     def write(self, folder: Path) -> list[Path]:
         """Write poses3d.npz and poses3d.json into ``folder``; returns their paths."""

@@ -383,7 +383,8 @@ class Pipeline:
 
     def _lift_tracks(self, tracks: list[Track], n_frames: int, intrinsics: Intrinsics, info: SourceInfo,
                      clock: StageClock) -> RunResult:
-        """Every whole track lifted (centred temporal lifter), rooted and smoothed, on the frames of the input."""
+        """Every whole track lifted (centred temporal lifter), rooted and smoothed, on the frames of the input;
+        the backend's own 3D guesses, where it gives them, kept beside on H36M-17."""
         P, J2, J3 = len(tracks), len(COCO17), len(H36M17)
         poses = np.full((P, n_frames, J3, 3), np.nan, np.float32)
         roots = np.full((P, n_frames, 3), np.nan, np.float32)
@@ -411,7 +412,8 @@ class Pipeline:
         return RunResult(poses, roots, keypoints, scores, detected, np.array([t.track_id for t in tracks], np.int64),
                          info.fps, intrinsics, self.lifter.model_name,
                          str(self.lifter.info.get("licence", UNKNOWN_LICENCE)), self.temporal, self.smoothing,
-                         info.path, self.backend, hypotheses, uncertainty, self.flip_test)
+                         info.path, self.backend, hypotheses, uncertainty, self.flip_test,
+                         detector_poses3d_mm=_detector_poses(tracks, n_frames))
 
     def _overlay(self, inp: _Input, scene: Scene, stage: Path, clock: StageClock,
                  progress: bool) -> str | None:
@@ -565,6 +567,17 @@ class _CausalLift:
             roots = np.stack([self._filters.setdefault(track_id, OneEuroFilter(self.fps, **ROOT_FILTER))(root)
                               for track_id, root in zip(ids, roots)])
         return poses.astype(np.float32), roots.astype(np.float32)
+
+
+def _detector_poses(tracks: list[Track], n_frames: int) -> np.ndarray | None:
+    """(P, T, 17, 3) mm, H36M-17, pelvis-relative: the backend's 3D guesses per track; None if it gave none."""
+    if not tracks or tracks[0].points3d_mm is None:
+        return None
+    coco = np.full((len(tracks), n_frames, len(COCO17), 3), np.nan, np.float32)
+    for p, track in enumerate(tracks):
+        coco[p, track.frames] = track.points3d_mm
+    poses, _ = to_h36m17(coco, np.ones(coco.shape[:-1]), COCO17.name)
+    return poses - poses[..., :1, :]
 
 
 def _keypoint_file_info(path: Path, track: KeypointTrack, fps: float | None) -> SourceInfo:
