@@ -126,3 +126,24 @@ def test_score_rejects_bad_ground_truth_in_one_line(walker, tmp_path, capsys, tr
     assert main(["score", str(folder / "out" / "walker"), str(tmp_path / "truth.npz")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(tmp_path / "truth.npz") in err and problem in err
+
+
+def test_score_folders_pools_recordings_and_counts_a_missing_run_as_missed(walker, tmp_path, capsys):
+    folder, truth = walker
+    truths = tmp_path / "truths"
+    truths.mkdir()
+    for name in ("walker", "no_run"):
+        np.savez(truths / f"{name}.npz", poses3d=truth)
+    assert main(["score", str(folder / "out" / "walker"), str(folder / "truth.npz"), "--json",
+                 str(tmp_path / "one.json"), "-q"]) == 0
+    assert main(["score", str(folder / "out"), str(truths), "--json", str(tmp_path / "all.json")]) == 0
+    one, every = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "all"))
+    assert every["recordings"] == 2 and every["missing_runs"] == ["no_run"]
+    alone = {k: v for k, v in one.items() if k not in ("per_person", "max_angle_deg", "prediction", "pose_source", "truth")}
+    assert every["per_recording"]["walker"] == alone
+    assert every["per_recording"]["no_run"]["found"] == 0
+    assert every["person_frames"] == 2 * len(truth) and every["found"] == one["found"]
+    assert every["p1_mm"] == one["p1_mm"] and every["mean_over_recordings"]["found_pct"] == one["found_pct"] / 2
+    assert "no run for 1 recording(s), counted as missed: no_run" in capsys.readouterr().out
+    assert main(["score", str(folder / "out" / "walker"), str(truths)]) == 2
+    assert "give the folder of their runs" in capsys.readouterr().err

@@ -106,8 +106,25 @@ def load_ground_truth(path: str | Path, joints: str = "h36m17") -> tuple[Poses3D
     return truth, frames
 
 
-def score(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> dict:
-    """Found share and errors of the matched poses (module docstring); also per ground-truth person."""
+@dataclass(frozen=True)
+class PersonMatches:
+    """One ground-truth person of one recording: their frames, and the poses of those a prediction matched.
+
+    truth_cam_mm, pred_cam_mm: (N, 17, 3) float64 mm, absolute camera-frame joints of the N matched frames.
+    """
+
+    person_frames: int
+    truth_cam_mm: np.ndarray
+    pred_cam_mm: np.ndarray
+
+    @classmethod
+    def missed(cls, person_frames: int) -> "PersonMatches":
+        return cls(person_frames, np.zeros((0, 17, 3)), np.zeros((0, 17, 3)))
+
+
+def match(prediction: Poses3D, truth: Poses3D, frames: np.ndarray,
+          max_angle_deg: float = MAX_ANGLE_DEG) -> list[PersonMatches]:
+    """Each ground-truth person's matches, frame by frame (module docstring)."""
     n_frames = prediction.poses_cam_mm.shape[1]
     if frames.min() < 0 or frames.max() >= n_frames:
         raise ValueError(f"ground truth refers to frames up to {frames.max()}, the prediction has {n_frames}")
@@ -120,28 +137,64 @@ def score(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, max_angle_deg
         rows, cols = linear_sum_assignment(angles)
         keep = angles[rows, cols] <= max_angle_deg
         matched[people[rows[keep]], i] = candidates[cols[keep]]
-    per_person = [_figures(prediction, truth, frames, matched, [q]) for q in range(len(matched))]
-    return {"max_angle_deg": max_angle_deg, **_figures(prediction, truth, frames, matched, range(len(matched))),
-            "per_person": per_person}
+    out = []
+    for q, row in enumerate(matched):
+        i = np.flatnonzero(row >= 0)
+        out.append(PersonMatches(int(truth.present[q].sum()), truth.poses_cam_mm[q, i],
+                                 prediction.poses_cam_mm[row[i], frames[i]]))
+    return out
 
 
-def _figures(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, matched: np.ndarray, people) -> dict:
-    errors, root_mm, total, found = RowErrors(), [], 0, 0
-    for q in people:
-        i = np.flatnonzero(matched[q] >= 0)
-        total += int(truth.present[q].sum())
-        found += len(i)
-        if not len(i):
-            continue
-        gt = truth.poses_cam_mm[q, i]
-        pred = prediction.poses_cam_mm[matched[q, i], frames[i]]
-        root = pred[:, 0]
-        errors.add(pred - root[:, None], root, gt)
-        root_mm.append(np.linalg.norm(root - gt[:, 0], axis=-1))
+def summarize(people: list[PersonMatches]) -> dict:
+    """Found share and, over the found frames pooled, the errors (`bench_lift.POSE_METRICS`) and the root's."""
+    total = sum(p.person_frames for p in people)
+    found = sum(len(p.truth_cam_mm) for p in people)
     out = {"person_frames": total, "found": found, "found_pct": 100.0 * found / total if total else float("nan")}
     if found:
-        out |= errors.summary() | {"root_err_median_mm": float(np.median(np.concatenate(root_mm)))}
+        errors = RowErrors()
+        truth = np.concatenate([p.truth_cam_mm for p in people])
+        pred = np.concatenate([p.pred_cam_mm for p in people])
+        errors.add(pred - pred[:, :1], pred[:, 0], truth)
+        out |= errors.summary() | {"root_err_median_mm": float(np.median(np.linalg.norm(pred[:, 0] - truth[:, 0],
+                                                                                         axis=-1)))}
     return out
+
+
+def score(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> dict:
+    """Found share and errors of the matched poses (module docstring); also per ground-truth person."""
+    people = match(prediction, truth, frames, max_angle_deg)
+    return {"max_angle_deg": max_angle_deg, **summarize(people), "per_person": [summarize([p]) for p in people]}
+
+
+def score_folders(runs: Path, truths: Path, joints: str = "h36m17", poses: str = "lifter",
+                  max_angle_deg: float = MAX_ANGLE_DEG) -> dict:
+    """Every ``truths/<name>.npz`` against the run ``runs/<name>`` (as `monocap batch` names its outputs).
+
+    A recording without its run counts as missed throughout (`missing_runs`). Returns the figures pooled over
+    every person-frame, their unweighted mean over the recordings (the errors over those with a match) and each
+    recording's."""
+    files = sorted(Path(truths).glob("*.npz"))
+    if not files:
+        raise ValueError(f"{truths}: no ground-truth .npz files in it")
+    recordings, pooled, missing = {}, [], []
+    for path in files:
+        truth, frames = load_ground_truth(path, joints)
+        run = Path(runs) / path.stem
+        if (run / NPZ_NAME).is_file():
+            try:
+                people = match(load_prediction(run, poses), truth, frames, max_angle_deg)
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
+        else:
+            missing.append(path.stem)
+            people = [PersonMatches.missed(int(n)) for n in truth.present.sum(axis=1)]
+        recordings[path.stem] = summarize(people)
+        pooled += people
+    scored = [f for f in recordings.values() if f["found"]]
+    mean = {"found_pct": float(np.mean([f["found_pct"] for f in recordings.values()])), "with_a_match": len(scored),
+            **{k: float(np.mean([f[k] for f in scored])) for k in ("p1_mm", "p2_mm") if scored}}
+    return {"max_angle_deg": max_angle_deg, "recordings": len(files), **summarize(pooled),
+            "mean_over_recordings": mean, "per_recording": recordings, "missing_runs": missing}
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -161,15 +214,31 @@ def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def describe(figures: dict) -> str:
-    """The figures as a few printed lines."""
+    """The figures (of `score` or `score_folders`) as a few printed lines."""
     f = figures
-    lines = [f"{f['person_frames']} ground-truth person-frames of {len(f['per_person'])} "
-             f"{'person' if len(f['per_person']) == 1 else 'people'}: found {f['found']} ({f['found_pct']:.1f} %; "
-             f"matched within {f['max_angle_deg']:g} deg of the pelvis direction)"]
+    if "per_recording" in f:
+        lines = [f"{'recording':<32}{'found %':>9}{'P1':>8}{'P2':>8}   (mm)"]
+        for name, r in f["per_recording"].items():
+            errors = f"{r['p1_mm']:>8.1f}{r['p2_mm']:>8.1f}" if r["found"] else f"{'-':>8}{'-':>8}"
+            lines.append(f"{name:<32}{r['found_pct']:>9.1f}{errors}")
+        if f["missing_runs"]:
+            lines.append(f"no run for {len(f['missing_runs'])} recording(s), counted as missed: "
+                         f"{', '.join(f['missing_runs'])}")
+        whose = f"{f['recordings']} recordings"
+    else:
+        lines = []
+        whose = f"{len(f['per_person'])} {'person' if len(f['per_person']) == 1 else 'people'}"
+    lines.append(f"{f['person_frames']} ground-truth person-frames of {whose}: found {f['found']} "
+                 f"({f['found_pct']:.1f} %; matched within {f['max_angle_deg']:g} deg of the pelvis direction)")
     if f["found"]:
         metrics = "  ".join(f"{name} {f[key]:.1f}" for name, key in (
             ("P1", "p1_mm"), ("P2", "p2_mm"), ("N-MPJPE", "n_p1_mm")))
         lines.append(f"{metrics} mm   PCK3D@150 {f['pck150_pct']:.1f} %   AUC {f['auc_pct']:.1f} %")
         lines.append(f"root: median error {f['root_err_median_mm']:.0f} mm in 3D, "
                      f"{f['root_depth_err_median_pct']:.1f} % of the true depth")
+    mean = f.get("mean_over_recordings")
+    if mean:
+        errors = f", P1 {mean['p1_mm']:.1f}, P2 {mean['p2_mm']:.1f} mm over the {mean['with_a_match']} with a match" \
+            if mean["with_a_match"] else ""
+        lines.append(f"mean over the {f['recordings']} recordings: found {mean['found_pct']:.1f} %{errors}")
     return "\n".join(lines)
