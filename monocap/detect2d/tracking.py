@@ -202,8 +202,7 @@ class PoseTracker:
         ids = np.full(len(detections), -1, np.int64)
         usable = np.flatnonzero((scores > 0).any(axis=1))
 
-        points3d = detections.points3d_mm
-        points3d = [None] * len(detections) if points3d is None else points3d.astype(np.float32)
+        points3d = [None] * len(detections) if detections.points3d_mm is None else detections.points3d_mm
         rows, cols = self._assign(frame_index, keypoints[usable], scores[usable], boxes[usable])
         for r, c in zip(rows, cols):
             d = usable[c]

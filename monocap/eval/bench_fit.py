@@ -149,8 +149,7 @@ def run(args) -> dict:
         ("" if args.max_frames is None else f" of the first {args.max_frames} of each sequence (--max-frames)") + \
         (", lifted with the flip test (--flip-test)" if args.flip_test else "")
     figures = {"settings": {"data_root": str(root), "stride": args.stride, "max_frames": args.max_frames,
-                            "flip_test": args.flip_test, "fit_config": asdict(config)}}
-    figures["settings"]["subjects"] = list(args.subjects)
+                            "flip_test": args.flip_test, "subjects": list(args.subjects), "fit_config": asdict(config)}}
     h36m = h36m_key(args.subjects)
     sets = []
     if "h36m" in parts:

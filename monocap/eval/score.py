@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..io.results import NPZ_NAME, read_npz
+from ..io.results import NPZ_NAME, read_npz, run_npz
 from ..skeleton import mpi_inf_3dhp17_to_h36m17
 from .bench_lift import RowErrors
 
@@ -63,8 +63,7 @@ def load_prediction(path: str | Path, poses: str = "lifter") -> Poses3D:
     world landmarks), placed at the run's roots, so that it is matched and scored exactly as the lifter's."""
     if poses not in PREDICTED_POSES:
         raise ValueError(f"unknown poses {poses!r}: use {' or '.join(PREDICTED_POSES)}")
-    path = Path(path)
-    npz = path / NPZ_NAME if path.is_dir() else path
+    npz = run_npz(path)
     key = PREDICTED_POSES[poses]
     arrays = _read_npz(npz, ("poses3d", "root_cam_mm"))
     if key not in arrays:

@@ -192,8 +192,7 @@ class RunResult:
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
         """Read a run back from its ``poses3d.npz`` (or the folder holding it); ValueError names the file."""
-        path = Path(path)
-        npz = path / NPZ_NAME if path.is_dir() else path
+        npz = run_npz(path)
         if not npz.is_file():
             raise FileNotFoundError(f"{npz}: no such file (a `monocap run` output folder holds {NPZ_NAME})")
         a = read_npz(npz)
@@ -258,6 +257,12 @@ class RunResult:
             "keypoints_px": np.round(self.keypoints_px[p, t].astype(np.float64), 2).tolist(),
             "scores": np.round(self.scores[p, t].astype(np.float64), 3).tolist(),
         } | uncertainty
+
+
+def run_npz(path: str | Path) -> Path:
+    """The poses3d.npz of a run: ``path`` itself, or the file of that name in the folder ``path``."""
+    path = Path(path)
+    return path / NPZ_NAME if path.is_dir() else path
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:

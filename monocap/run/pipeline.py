@@ -65,7 +65,7 @@ from ..lift.contract import UNKNOWN_LICENCE
 from ..lift.diffusion import HypothesisLifter
 from ..lift.lifter import Lifter
 from ..lift.stream import CausalLifter
-from ..skeleton import COCO17, H36M17, to_h36m17
+from ..skeleton import COCO17, H36M17, coco17_to_h36m17, to_h36m17
 from ..viz.overlay import OVERLAY_NAME, write_overlay
 from ..viz.report import REPORT_NAME, write_report
 from ..viz.scene import Scene
@@ -576,7 +576,7 @@ def _detector_poses(tracks: list[Track], n_frames: int) -> np.ndarray | None:
     coco = np.full((len(tracks), n_frames, len(COCO17), 3), np.nan, np.float32)
     for p, track in enumerate(tracks):
         coco[p, track.frames] = track.points3d_mm
-    poses, _ = to_h36m17(coco, np.ones(coco.shape[:-1]), COCO17.name)
+    poses, _ = coco17_to_h36m17(coco)
     return poses - poses[..., :1, :]
 
 

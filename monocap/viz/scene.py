@@ -24,7 +24,7 @@ import numpy as np
 
 from ..fit.ground import Ground, estimate_ground
 from ..fit.skeleton import world_from_camera
-from ..io.results import NPZ_NAME, RunResult
+from ..io.results import RunResult, run_npz
 from ..skeleton import H36M17
 
 ANKLE_HEIGHT_MM = 80.0  # the ankle joint above the sole of a standing person, roughly
@@ -104,7 +104,7 @@ class Scene:
     def load(cls, folder: str | Path) -> "Scene":
         """The scene of a `monocap run` output folder (or its poses3d.npz); ValueError names the file."""
         result = RunResult.load(folder)  # it reads the optional per-joint spread too
-        npz = Path(folder) / NPZ_NAME if Path(folder).is_dir() else Path(folder)
+        npz = run_npz(folder)
         try:
             return cls.from_result(result, result.uncertainty_mm)
         except ValueError as err:
