@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from ..io.h36m import SUBJECT_HOLDOUT
 from ..lift.diffusion import HypothesisLifter, PosePrior, SamplerConfig, prior_path
 from ..lift.lifter import Lifter, model_path
-from .bench_lift import H36M_HOLDOUT, add_subjects_argument, cpu_name, h36m_takes, numpy_threads
+from .bench_lift import add_subjects_argument, cpu_name, h36m_takes, numpy_threads
 from .metrics import mpjpe, pa_mpjpe
 
 NAME = "hyp"
@@ -182,8 +183,8 @@ def run(args) -> dict:
         for name, sampler in variants.items():
             out[name] = evaluate(sampler, lifter, takes, args.stride, args.quiet, f"{key} {name}")
             _print(f"prior {prior_name} ({_note(prior.config)}), lifter {lifter_name} ({_note(lifter.info)}), "
-                   f"{name}\nHuman3.6M {', '.join(args.subjects)}, 4 cameras, ground-truth 2D, single frames, {sampling}, "
-                   f"sampler {vars(config)}", out[name])
+                   f"{name}\nHuman3.6M {', '.join(args.subjects)}, 4 cameras, ground-truth 2D, single frames, "
+                   f"{sampling}, sampler {vars(config)}", out[name])
         if args.speed:
             out["speed"] = dict(speed(variants["from lifter"], takes[0]), cpu=cpu_name(), cpus=os.cpu_count(),
                                 numpy_threads=numpy_threads())
@@ -199,8 +200,8 @@ def _note(info: dict) -> str:
     if info.get("data") == "open":
         return "open mocap, zero-shot"
     if info.get("data") == "h36m":
-        return (f"H36M, {H36M_HOLDOUT} held out" if info.get("holdout")
-                else f"H36M, {H36M_HOLDOUT} TRAINED ON: a fit check")
+        return (f"H36M, {SUBJECT_HOLDOUT} held out" if info.get("holdout")
+                else f"H36M, {SUBJECT_HOLDOUT} TRAINED ON: a fit check")
     return "training data unknown"
 
 

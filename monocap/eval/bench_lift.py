@@ -25,6 +25,7 @@ Throughput is poses per second through `Lifter`, after a warm-up.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -35,7 +36,7 @@ import numpy as np
 
 from ..camera import Camera, Intrinsics
 from ..io.h36m import FPS as H36M_FPS
-from ..io.h36m import SUBJECTS_TRAIN, load_h36m_cameras, load_h36m_poses
+from ..io.h36m import SUBJECT_HOLDOUT, SUBJECTS_TRAIN, load_h36m_cameras, load_h36m_poses
 from ..io.mocap_dataset import load_open_mocap
 from ..lift.contract import lift_arrays, validate_lift_input
 from ..lift.lifter import Lifter, model_path
@@ -59,8 +60,7 @@ H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Ph
                 "Sitting", "SittingDown", "Smoking", "Waiting", "Walking", "WalkDog", "WalkTogether")
 # The subjects scored by default: S8, the validation subject. S9 and S11, the standard protocols' test
 # subjects, are not in shared/data; `--subjects` scores them in a copy that has them (same file formats).
-H36M_SUBJECTS = ("S8",)
-H36M_HOLDOUT = "S8"  # the subject `monocap train` keeps out unless --no-holdout
+H36M_SUBJECTS = (SUBJECT_HOLDOUT,)
 MOCAP_FPS = 50.0
 MOCAP_SOURCES = ("cmu", "hdm05")
 
@@ -318,12 +318,12 @@ def training_note(lifter: Lifter, subjects: tuple[str, ...] = H36M_SUBJECTS) -> 
     if info.get("data") == "open":
         return "zero-shot: trained on open mocap only, never saw Human3.6M"
     if info.get("data") == "h36m":
-        trained = set(SUBJECTS_TRAIN) - ({H36M_HOLDOUT} if info.get("holdout") else set())
+        trained = set(SUBJECTS_TRAIN) - ({SUBJECT_HOLDOUT} if info.get("holdout") else set())
         seen = [s for s in subjects if s in trained]
         if seen:
             return f"{', '.join(seen)} WAS TRAINED ON (holdout {bool(info.get('holdout'))}): a fit check, not a test"
-        if subjects == (H36M_HOLDOUT,):
-            return f"{H36M_HOLDOUT} held out from training (honest validation)"
+        if subjects == (SUBJECT_HOLDOUT,):
+            return f"{SUBJECT_HOLDOUT} held out from training (honest validation)"
         return f"{', '.join(subjects)} never in training (an honest test)"
     return "training data unknown (the weight file records no 'data'/'holdout')"
 
@@ -336,7 +336,6 @@ def add_subjects_argument(p) -> None:
 
 def subjects_argument(text: str) -> tuple[str, ...]:
     """The ``--subjects`` option: distinct names such as S9, in the order given."""
-    import argparse
     subjects = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     if not subjects or any(not (s[:1] == "S" and s[1:].isdigit()) for s in subjects):
         raise argparse.ArgumentTypeError(f"give subjects such as S9,S11, not {text!r}")
@@ -453,7 +452,7 @@ def _print_table(title: str, row_name: str, table: dict) -> None:
         print(f"{row:<14}{poses:>8}  {s['p1_mm']:>10.1f}{s['p2_mm']:>10.1f}  {t['p1_mm']:>10.1f}{t['p2_mm']:>10.1f}")
     for mode, figures in (("single", single), ("temporal", temporal)):
         mean = figures["mean_over_rows"]
-        print(f"mean of {len(lines) - 1}, {mode}: N-MPJPE {mean['n_p1_mm']:.1f} mm, PCK3D@150 {mean['pck150_pct']:.1f} %, "
-              f"AUC {mean['auc_pct']:.1f} %")
+        print(f"mean of {len(lines) - 1}, {mode}: N-MPJPE {mean['n_p1_mm']:.1f} mm, "
+              f"PCK3D@150 {mean['pck150_pct']:.1f} %, AUC {mean['auc_pct']:.1f} %")
     print(f"root depth error, median over all poses: single {single['all_poses']['root_depth_err_median_pct']:.1f}%, "
           f"temporal {temporal['all_poses']['root_depth_err_median_pct']:.1f}% of the true depth")

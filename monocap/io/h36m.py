@@ -18,6 +18,7 @@ from ..camera import Camera, Intrinsics
 
 FPS = 50.0
 SUBJECTS_TRAIN = ("S1", "S5", "S6", "S7", "S8")
+SUBJECT_HOLDOUT = "S8"  # kept out of training for model selection (`monocap train`, unless --no-holdout)
 # Images are 1000x1002 for these two cameras and 1000x1000 for the others.
 _TALL_CAMERAS = {"54138969", "60457274"}
 # H36M world is Z-up; monocap's training world is Y-up (x, z horizontal).

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ..io.h36m import SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras, load_h36m_poses
+from ..io.h36m import (SUBJECT_HOLDOUT, SUBJECTS_TRAIN, Z_UP_TO_Y_UP, camera_for_y_up_world, load_h36m_cameras,
+                       load_h36m_poses)
 from ..lift.lifter import model_path
 from .checkpoint import Resumable, RunConfig
 from .batches import StepBatches, step_batches
@@ -59,14 +60,14 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
     if cfg.data == "h36m":
         cams = {subject: [camera_for_y_up_world(c) for c in cs]
                 for subject, cs in load_h36m_cameras(root / "h36m").items()}
-        val_subjects = ("S8",) if cfg.holdout else ()
+        val_subjects = (SUBJECT_HOLDOUT,) if cfg.holdout else ()
         train_subjects = tuple(s for s in SUBJECTS_TRAIN if s not in val_subjects)
         # Validation always reports S8: honest when held out, a fit check otherwise.
         def split(subjects):
             seqs = load_h36m_poses(root / "h36m", subjects)
             return [s.joints_world_mm @ Z_UP_TO_Y_UP.T for s in seqs], [cams[s.subject] for s in seqs]
         tr_seqs, tr_cams = split(train_subjects)
-        va_seqs, va_cams = split(("S8",))
+        va_seqs, va_cams = split((SUBJECT_HOLDOUT,))
         augment = replace(AugmentConfig.clean(), bone_scale_std=cfg.bone_scale_std)
         train = PairSampler(tr_seqs, "h36m17", cameras=tr_cams, real_camera_share=0.8, augment=augment,
                             seed=cfg.seed, balance=cfg.balance)
