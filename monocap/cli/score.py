@@ -51,7 +51,7 @@ def add_parser(sub, parents):
 
 
 def run(args) -> int:
-    from ..eval.score import describe, load_ground_truth, load_prediction, score, score_folders
+    from ..eval.score import describe, score_file, score_folders
     from ..io.results import NPZ_NAME
     from ..io.atomic import atomic_output
 
@@ -63,12 +63,7 @@ def run(args) -> int:
                              f"not {args.prediction}")
         figures = score_folders(args.prediction, args.truth, args.truth_joints, args.poses, args.max_angle)
     else:
-        truth, frames = load_ground_truth(args.truth, args.truth_joints)
-        prediction = load_prediction(args.prediction, args.poses)
-        try:
-            figures = score(prediction, truth, frames, args.max_angle)
-        except ValueError as err:
-            raise ValueError(f"{args.truth}: {err}") from None
+        figures = score_file(args.prediction, args.truth, args.truth_joints, args.poses, args.max_angle)
     figures |= {"prediction": str(args.prediction), "pose_source": args.poses, "truth": str(args.truth)}
     if not args.quiet:
         print(describe(figures))

@@ -159,10 +159,23 @@ def summarize(people: list[PersonMatches]) -> dict:
     return out
 
 
-def score(prediction: Poses3D, truth: Poses3D, frames: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> dict:
-    """Found share and errors of the matched poses (module docstring); also per ground-truth person."""
-    people = match(prediction, truth, frames, max_angle_deg)
+def score_file(prediction: str | Path, truth: str | Path, joints: str = "h36m17", poses: str = "lifter",
+               max_angle_deg: float = MAX_ANGLE_DEG) -> dict:
+    """Found share and errors of a prediction file's poses matched to a ground-truth file's (`match_files`);
+    also per ground-truth person."""
+    people = match_files(prediction, truth, joints, poses, max_angle_deg)
     return {"max_angle_deg": max_angle_deg, **summarize(people), "per_person": [summarize([p]) for p in people]}
+
+
+def match_files(prediction: str | Path, truth: str | Path, joints: str = "h36m17", poses: str = "lifter",
+                max_angle_deg: float = MAX_ANGLE_DEG) -> list[PersonMatches]:
+    """`match` on a prediction file (`load_prediction`) and a ground-truth file (`load_ground_truth`);
+    a mismatch between the two is an error that names the ground truth."""
+    truth_poses, frames = load_ground_truth(truth, joints)
+    try:
+        return match(load_prediction(prediction, poses), truth_poses, frames, max_angle_deg)
+    except ValueError as err:
+        raise ValueError(f"{truth}: {err}") from None
 
 
 def score_folders(runs: Path, truths: Path, joints: str = "h36m17", poses: str = "lifter",
@@ -177,15 +190,12 @@ def score_folders(runs: Path, truths: Path, joints: str = "h36m17", poses: str =
         raise ValueError(f"{truths}: no ground-truth .npz files in it")
     recordings, pooled, missing = {}, [], []
     for path in files:
-        truth, frames = load_ground_truth(path, joints)
         run = Path(runs) / path.stem
         if (run / NPZ_NAME).is_file():
-            try:
-                people = match(load_prediction(run, poses), truth, frames, max_angle_deg)
-            except ValueError as err:
-                raise ValueError(f"{path}: {err}") from None
+            people = match_files(run, path, joints, poses, max_angle_deg)
         else:
             missing.append(path.stem)
+            truth, _ = load_ground_truth(path, joints)
             people = [PersonMatches.missed(int(n)) for n in truth.present.sum(axis=1)]
         recordings[path.stem] = summarize(people)
         pooled += people
@@ -213,7 +223,7 @@ def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def describe(figures: dict) -> str:
-    """The figures (of `score` or `score_folders`) as a few printed lines."""
+    """The figures (of `score_file` or `score_folders`) as a few printed lines."""
     f = figures
     if "per_recording" in f:
         lines = [f"{'recording':<32}{'found %':>9}{'P1':>8}{'P2':>8}   (mm)"]
