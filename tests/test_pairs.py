@@ -183,6 +183,42 @@ def test_bone_scaling_gives_new_symmetric_proportions_and_keeps_joint_angles(s1)
                                atol=1e-4)
 
 
+def test_joint_shift_moves_joint_centres_in_the_torso_frame_and_keeps_limbs(s1):
+    from monocap.skeleton import bone_lengths
+    sequences, _ = s1
+    plain = PairSampler(sequences, "h36m17", augment=AugmentConfig.none(), seed=3).sample(256, 5)
+    sampler = PairSampler(sequences, "h36m17", augment=replace(AugmentConfig.none(), joint_shift_std_mm=20), seed=3)
+    shifted = sampler.sample(256, 5)
+    np.testing.assert_array_equal(shifted.frame_positions, plain.frame_positions)
+    same = shifted.mirrored == plain.mirrored
+    change = (bone_lengths(shifted.poses_cam_mm) - bone_lengths(plain.poses_cam_mm))[same]
+    limbs = [H36M17.joints.index(j) - 1 for j in ("r_knee", "r_ankle", "l_knee", "l_ankle",
+                                                   "l_elbow", "l_wrist", "r_elbow", "r_wrist")]
+    np.testing.assert_allclose(change[..., limbs], 0.0, atol=1e-3)
+    assert 10 < np.abs(change[..., H36M17.joints.index("thorax") - 1]).mean() < 30
+    hips = [H36M17.joints.index("r_hip") - 1, H36M17.joints.index("l_hip") - 1]  # rigid in the hips' own axes
+    np.testing.assert_allclose(change[..., hips] - change[:, :1, hips], 0.0, atol=1e-3,
+                               err_msg="one offset for the whole window")
+
+    # Known offsets on one frame: 10 mm towards the left hip for the right hip (the left mirrors it),
+    # 30 mm up the spine for the head.
+    world = sequences[0][None, :1].astype(np.float64)
+    offsets = np.zeros((1, 6, 3))
+    offsets[0, 0, 0], offsets[0, 5, 1] = 10.0, 30.0
+    moved = sampler._shift_joints(world, offsets)
+    j = H36M17.joints.index
+    width = lambda pose: np.linalg.norm(pose[..., j("l_hip"), :] - pose[..., j("r_hip"), :])
+    assert width(moved) == pytest.approx(width(world) - 20.0)
+    np.testing.assert_allclose(moved[..., j("r_knee"), :] - world[..., j("r_knee"), :],
+                               moved[..., j("r_hip"), :] - world[..., j("r_hip"), :])
+    up = world[..., j("thorax"), :] - world[..., j("pelvis"), :]
+    head_step = moved[..., j("head"), :] - world[..., j("head"), :]
+    assert np.linalg.norm(head_step) == pytest.approx(30.0)
+    assert (head_step * up).sum() > 0
+    untouched = [j(n) for n in ("pelvis", "neck_nose", "spine", "thorax", "l_shoulder", "r_wrist")]
+    np.testing.assert_array_equal(moved[..., untouched, :], world[..., untouched, :])
+
+
 def test_balance_draws_rare_poses_more_often(shared_data):
     """A long walk and six seconds of sitting: balanced sampling raises the sitting share well above its 8 %."""
     h36m = {s.action: s.joints_world_mm @ Z_UP_TO_Y_UP.T for s in load_h36m_poses(shared_data / "h36m", ("S1",))}

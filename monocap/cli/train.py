@@ -62,6 +62,10 @@ def add_parser(sub, parents):
                         "on held-out S8, see the README); W is written into the weight file (default: 1)")
     p.add_argument("--bone-scale-std", type=float, default=0.0, metavar="S",
                    help="lifter: per-bone length augmentation, std of the log factor (e.g. 0.08)")
+    p.add_argument("--joint-shift-std", dest="joint_shift_std_mm", type=_non_negative, default=0.0, metavar="MM",
+                   help="lifter: move the hips, shoulders, spine, thorax, neck and head by offsets of this std "
+                        "per axis in the torso's frame, drawn per window, so that the model does not learn one "
+                        "rig's joint centres (e.g. 15)")
     p.add_argument("--balance-poses", dest="balance", type=_non_negative, default=0.0, metavar="P",
                    help="lifter: draw rare poses more often: a frame's weight is (1 / (1 + the frames whose pose "
                         "lies within 100 mm of it)) ** P (0: every frame equally; e.g. 0.5)")
@@ -115,7 +119,8 @@ def run(args) -> int:
                           dilations=args.dilations, temporal_input=args.temporal_input, head_share=args.head_share,
                           lr=args.lr, seed=args.seed, threads=args.threads, device=args.device, workers=args.workers,
                           eval_every=args.eval_every,
-                          bone_scale_std=args.bone_scale_std, balance=args.balance, init=args.init)
+                          bone_scale_std=args.bone_scale_std, joint_shift_std_mm=args.joint_shift_std_mm,
+                          balance=args.balance, init=args.init)
         trainer = Trainer(cfg, quiet=args.quiet)
     meta = trainer.run()
     if not args.quiet:

@@ -48,6 +48,7 @@ class TrainConfig(RunConfig):
     temporal_input: str = "features"  # the heads read the trunk's "features" or the 2D "inputs" (`LiftNet`)
     head_share: float = 1.0  # "inputs" heads: their share of the temporal pose at inference (`LiftModel`)
     bone_scale_std: float = 0.0  # per-bone length augmentation (`AugmentConfig.bone_scale_std`)
+    joint_shift_std_mm: float = 0.0  # joint-centre augmentation (`AugmentConfig.joint_shift_std_mm`)
     balance: float = 0.0  # rare poses drawn more often (`PairSampler`'s ``balance``)
     init: str | None = None  # start the per-frame network from this lifter ("default", "h36m" or a .npz)
     device: str = "cpu"  # where PyTorch trains: "cpu" or "cuda" (batches are made on the CPU either way)
@@ -68,7 +69,8 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
             return [s.joints_world_mm @ Z_UP_TO_Y_UP.T for s in seqs], [cams[s.subject] for s in seqs]
         tr_seqs, tr_cams = split(train_subjects)
         va_seqs, va_cams = split((SUBJECT_HOLDOUT,))
-        augment = replace(AugmentConfig.clean(), bone_scale_std=cfg.bone_scale_std)
+        augment = replace(AugmentConfig.clean(), bone_scale_std=cfg.bone_scale_std,
+                          joint_shift_std_mm=cfg.joint_shift_std_mm)
         train = PairSampler(tr_seqs, "h36m17", cameras=tr_cams, real_camera_share=0.8, augment=augment,
                             seed=cfg.seed, balance=cfg.balance)
         val = PairSampler(va_seqs, "h36m17", cameras=va_cams, real_camera_share=1.0,
@@ -77,7 +79,8 @@ def build_samplers(cfg: TrainConfig) -> tuple[PairSampler, PairSampler]:
         from ..io.mocap_dataset import load_open_mocap
         tr = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "train")]
         va = [c.joints_world_mm for c in load_open_mocap(root / "mocap", "test")]
-        augment = replace(AugmentConfig.detector(), bone_scale_std=cfg.bone_scale_std)
+        augment = replace(AugmentConfig.detector(), bone_scale_std=cfg.bone_scale_std,
+                          joint_shift_std_mm=cfg.joint_shift_std_mm)
         train = PairSampler(tr, "mocap22", augment=augment, seed=cfg.seed, balance=cfg.balance)
         val = PairSampler(va, "mocap22", augment=AugmentConfig.none(), seed=12345)
     else:

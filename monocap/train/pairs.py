@@ -57,6 +57,16 @@ _SWAP_GROUPS = [
     [("l_elbow", "r_elbow")], [("l_wrist", "r_wrist")], [("l_elbow", "r_elbow"), ("l_wrist", "r_wrist")],
 ]
 _LIMBS = [("l_elbow", "l_wrist"), ("r_elbow", "r_wrist"), ("l_knee", "l_ankle"), ("r_knee", "r_ankle")]
+# What `AugmentConfig.joint_shift_std_mm` moves together: per group the joints of the right side (or of
+# the midline), then the left side's, which mirror the offset.
+_SHIFT_GROUPS = [
+    ("hips", [("r_hip", "r_knee", "r_ankle"), ("l_hip", "l_knee", "l_ankle")]),
+    ("shoulders", [("r_shoulder", "r_elbow", "r_wrist"), ("l_shoulder", "l_elbow", "l_wrist")]),
+    ("spine", [("spine",)]),
+    ("thorax", [("thorax",)]),
+    ("neck", [("neck_nose",)]),
+    ("head", [("head", "nose", "l_eye", "r_eye", "l_ear", "r_ear")]),
+]
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,11 @@ class AugmentConfig:
     bone_scale_std: float = 0.0
     """Std of a per-bone log length factor, drawn per window and shared by left and right: new body
     proportions, so that a model trained on few people does not learn theirs."""
+    joint_shift_std_mm: float = 0.0
+    """Std per axis of offsets, drawn per window, that move the hips, shoulders, spine, thorax, neck and
+    head in the torso's frame (each limb moves with its hip or shoulder; left and right mirror one
+    offset): rigs and datasets place these joint centres differently, and a model should not learn
+    one convention's."""
     speed: tuple[float, float] = (0.6, 1.4)
     """Playback-speed factor of a window (1 = real time)."""
     coco_input_share: float = 0.5
@@ -310,6 +325,8 @@ class PairSampler:
         world = _scale_bodies(world, rng.uniform(*aug.body_scale, size=B))
         if aug.bone_scale_std > 0:
             world = self._rescale_bones(world, np.exp(aug.bone_scale_std * rng.standard_normal((B, self._n_bone_pairs))))
+        if aug.joint_shift_std_mm > 0:
+            world = self._shift_joints(world, aug.joint_shift_std_mm * rng.standard_normal((B, len(_SHIFT_GROUPS), 3)))
 
         cam_index, intrinsics, intr_id, R, t = self._choose_cameras(seq, world)
         pose_cam = world @ np.swapaxes(R, -1, -2) + t[:, :, None, :]
@@ -373,6 +390,25 @@ class PairSampler:
             if p >= 0:
                 f = factors[:, self._bone_pair[c], None, None]
                 out[:, :, c] = out[:, :, p] + f * (world[:, :, c] - world[:, :, p])
+        return out
+
+    def _shift_joints(self, world: np.ndarray, offsets_mm: np.ndarray) -> np.ndarray:
+        """Move the `_SHIFT_GROUPS` of (B, W, J, 3) poses by offsets (B, groups, 3) given in each frame's
+        torso axes (towards the left hip, up the spine, forward); left sides take the lateral part negated."""
+        idx = self.joints.index
+        pelvis, l_hip, r_hip, thorax = (world[:, :, idx(n)] for n in ("pelvis", "l_hip", "r_hip", "thorax"))
+        lateral = l_hip - r_hip
+        lateral /= np.maximum(np.linalg.norm(lateral, axis=-1, keepdims=True), 1e-9)
+        up = thorax - pelvis
+        up -= (up * lateral).sum(-1, keepdims=True) * lateral
+        up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+        axes = np.stack([lateral, up, np.cross(lateral, up)], axis=-2)  # (B, W, 3 axes, 3)
+        out = world.copy()
+        for g, (_, members) in enumerate(_SHIFT_GROUPS):
+            for side, names in zip((1.0, -1.0), members):
+                local = offsets_mm[:, g] * [side, 1.0, 1.0]
+                moved = [idx(n) for n in names if n in self.joints.joints]
+                out[:, :, moved] += np.einsum("bk,bwkd->bwd", local, axes)[:, :, None]
         return out
 
     def _choose_cameras(self, seq: np.ndarray, world: np.ndarray):
