@@ -305,6 +305,29 @@ def test_bad_input_fails_in_one_line_and_leaves_no_output(case, media, random_we
     assert not out.exists()
 
 
+def test_rtmpose_without_weights_or_network_fails_in_one_line(media, random_weights, tmp_path, monkeypatch, capsys):
+    """The weights' error reaches the user as the one line it was written to be, not as a traceback."""
+    import dataclasses
+    import socket
+
+    from monocap.detect2d import weights as weights_mod
+
+    with socket.socket() as s:  # a port that was just free: nothing listens there, as offline
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/rtmo.zip"
+    monkeypatch.setitem(weights_mod.REGISTRY, "rtmo-s", dataclasses.replace(weights_mod.REGISTRY["rtmo-s"], url=url))
+    monkeypatch.setenv(weights_mod.CACHE_ENV, str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    common = [str(media / "short_5frames.mp4"), "-o", str(out), "--model", str(random_weights), "--backend", "rtmpose",
+              "-q"]
+    for extra, expected in (([], "Without network access use `--backend mediapipe`"),
+                            (["--weights", str(tmp_path / "missing.onnx")], "missing.onnx: no such file")):
+        assert main(["run", *common, *extra]) == 2
+        lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("monocap")]
+        assert len(lines) == 1 and lines[0].startswith("monocap run: error: ") and expected in lines[0]
+        assert not out.exists()
+
+
 def test_quiet_silences_mediapipe_but_not_errors(media, random_weights, tmp_path):
     """MediaPipe's C++ side logs to descriptor 2 directly: -q must still leave a clean terminal, errors excepted."""
     command = [sys.executable, "-m", "monocap", "run", "-o", str(tmp_path / "out"), "--model", str(random_weights),

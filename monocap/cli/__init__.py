@@ -13,6 +13,7 @@ import io
 import os
 import sys
 
+from ..detect2d.weights import WeightsError
 from . import batch, bench, export, lift, live, run, sample, score, train, view
 
 SUBCOMMANDS = (lift, train, bench, run, export, batch, view, live, sample, score)
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with native_stderr_silenced() if args.quiet else contextlib.nullcontext():
             return args.func(args) or 0
-    except (UserError, FileNotFoundError, ValueError) as exc:
+    # WeightsError: 2D weights missing, undownloadable or damaged; its message says what to do.
+    except (UserError, FileNotFoundError, ValueError, WeightsError) as exc:
         print(f"monocap {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
