@@ -97,7 +97,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(run_folder, tmp_path, c
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "poses3d.npz").write_bytes(b"not a zip file")
-    cases.append((broken, "not a readable npz file"))
+    cases.append((broken, "not an .npz file"))
     for folder, message in cases:
         assert main(["export", str(folder), "-o", str(dest)]) == 2
         err = capsys.readouterr().err.strip()

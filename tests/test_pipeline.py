@@ -501,5 +501,5 @@ def test_run_result_loads_back_what_the_run_wrote(demo_run, tmp_path):
         for key, value in loaded.arrays().items():
             np.testing.assert_array_equal(value, npz[key], err_msg=key)
     (tmp_path / "poses3d.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="poses3d.npz: not a readable npz"):
+    with pytest.raises(ValueError, match="poses3d.npz: not an .npz file"):
         RunResult.load(tmp_path)

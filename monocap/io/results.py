@@ -76,6 +76,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,12 +267,25 @@ def run_npz(path: str | Path) -> Path:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an existing ``.npz`` file, read at once (no pickles); ValueError names the file."""
+    """Every array of an existing ``.npz`` file, read at once (no pickles); ValueError names the file and
+    the problem."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable npz file ({err})") from None
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        raise ValueError(f"{path}: not an .npz file (save one with numpy.savez)") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not an .npz file (save one with numpy.savez)")
+    with data:
+        arrays = {}
+        for key in data.files:
+            try:
+                arrays[key] = data[key]
+            except ValueError:
+                raise ValueError(f"{path}: {key!r} is a pickled object array; store plain numeric or "
+                                 "string arrays") from None
+            except (OSError, zipfile.BadZipFile, EOFError):
+                raise ValueError(f"{path}: {key!r} cannot be read (damaged .npz file)") from None
+    return arrays
 
 
 def _rounded_or_null(values: np.ndarray, decimals: int) -> list | None:

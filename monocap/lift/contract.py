@@ -58,7 +58,6 @@ and `lift_arrays` are its two halves, for callers holding arrays in memory.
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NoReturn
@@ -69,6 +68,7 @@ from ..camera import Intrinsics
 from ..fit.root import place_roots
 from ..fit.skeleton import fit_person
 from ..io.atomic import atomic_output
+from ..io.results import read_npz
 from ..skeleton import BLAZEPOSE33, COCO17, H36M17, JointSet
 from .diffusion import HypothesisLifter
 from .lifter import MODEL_FPS, Lifter
@@ -107,27 +107,7 @@ def read_lift_input(path: str | Path) -> LiftInput:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    return validate_lift_input(_load_npz(path), source=str(path))
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        raise ValueError(f"{path}: not an .npz file (save one with numpy.savez)") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: a single .npy array, not an .npz file (save one with numpy.savez)")
-    with data:
-        arrays = {}
-        for key in data.files:
-            try:
-                arrays[key] = data[key]
-            except ValueError:
-                raise ValueError(f"{path}: {key!r} is a pickled object array; store plain numeric or "
-                                 "string arrays") from None
-            except (OSError, zipfile.BadZipFile, EOFError):
-                raise ValueError(f"{path}: {key!r} cannot be read (damaged .npz file)") from None
-    return arrays
+    return validate_lift_input(read_npz(path), source=str(path))
 
 
 def validate_lift_input(arrays: Mapping[str, np.ndarray], source: str = "<arrays>") -> LiftInput:
